@@ -1,0 +1,231 @@
+"""Load benchmarks in the MMedBench layout: ``<root>/{Train,Test}/<Language>.jsonl``.
+
+``--data`` takes such a folder, the word ``demo`` (the embedded demo sample), or the hub id
+``Henrychur/MMedBench`` (fetched with huggingface_hub when online).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mmedkit.bench.items import DataError, Item, parse_answer
+from mmedkit.languages import Language, parse_langs
+
+HUB_ID = "Henrychur/MMedBench"
+SPLITS = {"train": "Train", "test": "Test"}
+
+
+@dataclass
+class LoadReport:
+    """What a load read, and what it skipped and why."""
+
+    loaded: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def demo_root() -> Path:
+    """The embedded demo sample (written for mmedkit; not MMedBench data)."""
+    return Path(str(resources.files("mmedkit").joinpath("bench", "data", "demo")))
+
+
+def resolve_data(data: str | os.PathLike[str]) -> Path:
+    """Turn ``--data`` into a local folder in the MMedBench layout.
+
+    Accepts a folder, ``demo``, or a hub dataset id (``Henrychur/MMedBench``).
+    """
+    text = str(data)
+    if text == "demo":
+        return demo_root()
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise DataError(f"--data must be a folder in the MMedBench layout, got a file: {path}")
+        return path
+    if text.count("/") == 1 and not text.startswith((".", "/")):
+        return _download_from_hub(text)
+    raise DataError(f"data folder not found: {path}")
+
+
+def _download_from_hub(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise DataError("reading from the hub needs huggingface_hub: pip install 'mmedkit[eval]'") from exc
+    try:
+        local = snapshot_download(repo_id=repo_id, repo_type="dataset", allow_patterns=["*.jsonl", "*/*.jsonl"])
+    except Exception as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = ("HF_HUB_OFFLINE=1 is set and the dataset is not in the local cache" if offline else
+                "check your network, that you accepted the dataset's terms on the hub, and HF_TOKEN")
+        raise DataError(f"could not fetch dataset {repo_id!r} from the Hugging Face hub: "
+                        f"{type(exc).__name__}: {exc}. {hint}; or pass a local folder with "
+                        f"Train/ and Test/ JSONL files") from exc
+    root = Path(local)
+    # Some snapshots nest the layout one folder down.
+    if not (root / "Test").is_dir():
+        for sub in root.rglob("Test"):
+            if sub.is_dir():
+                return sub.parent
+    return root
+
+
+def _as_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes"}
+    return bool(value)
+
+
+def parse_record(rec: Any, *, language: Language, split: str, path: str, line: int,
+                 multi_answer: bool) -> Item:
+    """Turn one MMedBench JSON record into an :class:`Item`, validating every field."""
+    if not isinstance(rec, dict):
+        raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line)
+    question = rec.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise DataError("missing or empty question", path=path, line=line, field="question")
+    raw_options = rec.get("options")
+    if not isinstance(raw_options, dict):
+        raise DataError("expected an object of letter -> option text", path=path, line=line,
+                        field="options")
+    options = {str(k).strip().upper(): str(v) for k, v in raw_options.items() if str(k).strip()}
+    if not options:
+        raise DataError("empty option set", path=path, line=line, field="options")
+    if "answer_idx" not in rec:
+        raise DataError("missing answer", path=path, line=line, field="answer_idx")
+    answer = parse_answer(rec["answer_idx"], options, path=path, line=line)
+    meta = rec.get("meta_info")
+    meta = dict(meta) if isinstance(meta, dict) else ({"meta_info": meta} if meta else {})
+    subject = rec.get("subject") or meta.get("subject") or meta.get("field") or meta.get("category")
+    item_id = str(rec.get("id") or rec.get("realidx") or f"{language.code}-{split}-{line}")
+    rationale = rec.get("rationale")
+    return Item(
+        id=item_id,
+        language=language.code,
+        question=question,
+        options=options,
+        answer=answer,
+        rationale=rationale if isinstance(rationale, str) and rationale.strip() else None,
+        human_checked=_as_bool(rec.get("human_checked")),
+        subject=str(subject) if subject else None,
+        split=split,
+        multi_answer=multi_answer or len(answer) > 1,
+        meta={**meta, "source_file": path, "source_line": line},
+    )
+
+
+def read_jsonl_records(path: Path, *, skip_invalid: bool = False,
+                       report: LoadReport | None = None) -> list[tuple[int, Any]]:
+    """Read a JSONL file into ``(line number, parsed object)`` pairs; blank lines are ignored.
+
+    A malformed line raises :class:`DataError` naming file and line, or with ``skip_invalid``
+    is skipped and noted in ``report``.
+    """
+    out: list[tuple[int, Any]] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                out.append((lineno, json.loads(text)))
+            except json.JSONDecodeError as exc:
+                err = DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=str(path), line=lineno)
+                if not skip_invalid:
+                    raise err from exc
+                if report is not None:
+                    report.skipped.append(str(err))
+    return out
+
+
+def _is_multi(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return True
+    return isinstance(value, str) and len([p for p in value.replace(";", ",").split(",") if p.strip()]) > 1
+
+
+def load_file(path: Path, language: Language, split: str, *, skip_invalid: bool = False,
+              report: LoadReport | None = None) -> list[Item]:
+    """Load one ``<Language>.jsonl`` file.
+
+    A file is a multi-answer task when any of its records gives the answer as a list or several
+    letters (FrenchMedMCQA): then every item of the file may be answered with any subset.
+    """
+    records = read_jsonl_records(path, skip_invalid=skip_invalid, report=report)
+    multi = any(isinstance(r, dict) and _is_multi(r.get("answer_idx")) for _, r in records)
+    items: list[Item] = []
+    for lineno, rec in records:
+        try:
+            items.append(parse_record(rec, language=language, split=split, path=str(path),
+                                      line=lineno, multi_answer=multi))
+        except DataError as exc:
+            if not skip_invalid:
+                raise
+            if report is not None:
+                report.skipped.append(str(exc))
+    seen: set[str] = set()
+    for it in items:
+        if it.id in seen:
+            raise DataError(f"duplicate item id {it.id!r}", path=str(path), field="id")
+        seen.add(it.id)
+    return items
+
+
+def load_benchmark(data: str | os.PathLike[str], *, split: str = "test",
+                   langs: str | Iterable[str] | None = None, skip_invalid: bool = False,
+                   report: LoadReport | None = None, limit: int | None = None) -> list[Item]:
+    """Load ``split`` of an MMedBench-layout benchmark for the requested languages.
+
+    Languages whose file is missing raise :class:`DataError` when they were asked for
+    explicitly, and are skipped (noted in ``report``) when ``langs`` is None.
+    """
+    if split.lower() not in SPLITS:
+        raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    root = resolve_data(data)
+    folder = root / SPLITS[split.lower()]
+    if not folder.is_dir():
+        raise DataError(f"no {SPLITS[split.lower()]}/ folder in {root} (expected the MMedBench layout "
+                        f"<root>/Train/<Language>.jsonl and <root>/Test/<Language>.jsonl)")
+    explicit = langs is not None and langs != "" and langs != "all"
+    report = report if report is not None else LoadReport()
+    items: list[Item] = []
+    for lang in parse_langs(langs):
+        path = folder / f"{lang.name}.jsonl"
+        if not path.is_file():
+            if explicit:
+                raise DataError(f"missing file for {lang.name}: {path}")
+            report.skipped.append(f"{path}: not found, language {lang.code} skipped")
+            continue
+        got = load_file(path, lang, split.lower(), skip_invalid=skip_invalid, report=report)
+        if limit is not None:
+            got = got[:limit]
+        report.loaded[lang.code] = len(got)
+        items.extend(got)
+    if not items:
+        raise DataError(f"no items loaded from {folder}")
+    return items
+
+
+def write_benchmark(items: Iterable[Item], root: str | os.PathLike[str]) -> dict[str, int]:
+    """Write items to ``root`` in the MMedBench layout (atomic per file); returns counts per file."""
+    from mmedkit.languages import get_language
+    from mmedkit.utils import atomic_write_text
+
+    groups: dict[Path, list[str]] = {}
+    for it in items:
+        path = Path(root) / SPLITS[it.split] / f"{get_language(it.language).name}.jsonl"
+        rec = it.to_record()
+        rec.get("meta_info", {}).pop("source_file", None)
+        rec.get("meta_info", {}).pop("source_line", None)
+        if rec.get("meta_info") == {}:
+            rec.pop("meta_info")
+        groups.setdefault(path, []).append(json.dumps(rec, ensure_ascii=False))
+    for path, lines in groups.items():
+        atomic_write_text(path, "\n".join(lines) + "\n")
+    return {str(p): len(v) for p, v in groups.items()}

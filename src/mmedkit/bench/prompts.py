@@ -1,0 +1,129 @@
+"""Prompt formats for multiple-choice items.
+
+``study`` is the format the MMedLM study trained and evaluated with: an Alpaca-style
+``### Instruction`` / ``### Input`` / ``### Response:`` prompt, an instruction naming the
+language ("You're a French doctor ..."), and the answer written as
+``###Answer: OPTION B IS CORRECT.`` (after ``###Rationale: ...`` in the rationale variant).
+``chat`` sends the same instruction and question as chat messages, rendered with the model's
+chat template. The fine-tuning stage formats its training samples with these same functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+from mmedkit.bench.items import Item, format_answer
+from mmedkit.languages import get_language
+from mmedkit.models.base import LoglikelihoodRequest, Message, Prompt
+
+FORMATS = ("study", "chat")
+
+_PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further "
+             "context. Write a response that appropriately completes the request.")
+_QUESTION_TAIL = "Which of the following is the best treatment for this patient?"
+ANSWER_PREFIX = "###Answer: OPTION"
+ANSWER_SUFFIX = " IS CORRECT."
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """How items are turned into prompts."""
+
+    format: str = "study"
+    rationale: bool = False
+    fewshot: int = 0
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown prompt format {self.format!r}; expected one of {', '.join(FORMATS)}")
+        if self.fewshot < 0:
+            raise ValueError("fewshot must be >= 0")
+
+
+def instruction(language: str, rationale: bool) -> str:
+    """The study's instruction for ``language`` (ISO code or English name)."""
+    name = get_language(language).name
+    if rationale:
+        return (f"You're a {name} doctor, kindly address the medical queries according to the patient's "
+                f"account in {name}. Let’s solve this step-by-step. You should first give the reason in "
+                f"{name} for your choice. Then you should give the right answer index of the question.")
+    return (f"You're a {name} doctor, kindly address the medical queries according to the patient's "
+            f"account. Answer with the best option directly.")
+
+
+def question_block(item: Item) -> str:
+    """Question and options on one line, as the study writes them."""
+    options = " ".join(f"{k}. {v}" for k, v in item.options.items())
+    return f"###Question: {item.question} {_QUESTION_TAIL} ###Options: {options}"
+
+
+def answer_text(letters: frozenset[str] | set[str]) -> str:
+    """``###Answer: OPTION A,C IS CORRECT.``"""
+    return f"{ANSWER_PREFIX} {format_answer(letters)}{ANSWER_SUFFIX}"
+
+
+def target(item: Item, rationale: bool) -> str:
+    """The response a model should write for ``item`` (training target / few-shot exemplar)."""
+    if rationale and item.rationale:
+        return f"###Rationale: {item.rationale.strip()}\n{answer_text(item.answer)}"
+    return answer_text(item.answer)
+
+
+def _study_prompt(item: Item, rationale: bool) -> str:
+    return (f"{_PREAMBLE}\n\n### Instruction:\n{instruction(item.language, rationale)}\n\n"
+            f"### Input:\n{question_block(item)}\n\n### Response:")
+
+
+def select_exemplars(pool: Sequence[Item], item: Item, k: int, seed: int) -> list[Item]:
+    """``k`` exemplars of ``item``'s language from ``pool``, seeded by ``seed`` and the item id.
+
+    The choice for an item never depends on which other items are evaluated, so resumed and
+    partial runs see the same prompts.
+    """
+    if k <= 0:
+        return []
+    same = [x for x in pool if x.language == item.language and x.id != item.id]
+    digest = hashlib.sha256(f"{seed}:{item.language}:{item.id}".encode()).hexdigest()
+    rng = random.Random(int(digest[:16], 16))
+    return rng.sample(same, min(k, len(same)))
+
+
+def build_prompt(item: Item, cfg: PromptConfig, exemplars: Sequence[Item] = ()) -> Prompt:
+    """The prompt for ``item`` (text for ``study``, messages for ``chat``), with exemplars first."""
+    if cfg.format == "study":
+        shots = [_study_prompt(x, cfg.rationale) + target(x, cfg.rationale) for x in exemplars]
+        return "\n\n".join([*shots, _study_prompt(item, cfg.rationale)])
+    messages: list[Message] = [{"role": "system", "content": instruction(item.language, cfg.rationale)}]
+    for x in exemplars:
+        messages.append({"role": "user", "content": question_block(x)})
+        messages.append({"role": "assistant", "content": target(x, cfg.rationale)})
+    messages.append({"role": "user", "content": question_block(item)})
+    return messages
+
+
+def candidates(item: Item) -> list[frozenset[str]]:
+    """Answer sets a model may choose: each letter, or every non-empty subset for multi-answer tasks."""
+    letters = item.letters
+    if not item.multi_answer:
+        return [frozenset([x]) for x in letters]
+    out: list[frozenset[str]] = []
+    for size in range(1, len(letters) + 1):
+        out.extend(frozenset(c) for c in combinations(letters, size))
+    return out
+
+
+def loglikelihood_request(item: Item, cfg: PromptConfig,
+                          exemplars: Sequence[Item] = ()) -> tuple[LoglikelihoodRequest, list[frozenset[str]]]:
+    """The scoring request for ``item``: context ends with ``###Answer: OPTION``, continuations are
+    `` B`` or `` A,C`` (a leading space, so no BPE merge crosses the boundary)."""
+    cands = candidates(item)
+    conts = tuple(f" {format_answer(c)}" for c in cands)
+    prompt = build_prompt(item, PromptConfig(cfg.format, False, cfg.fewshot, cfg.seed), exemplars)
+    if isinstance(prompt, str):
+        return LoglikelihoodRequest(context=prompt + ANSWER_PREFIX, continuations=conts), cands
+    return LoglikelihoodRequest(context=prompt, continuations=conts, continuation_prefix=ANSWER_PREFIX), cands

@@ -1,0 +1,97 @@
+"""One registry of the six MMed languages: codes, names, segmenters and data hooks.
+
+Every stage looks languages up here, so that adding a language (or changing how one is
+segmented) happens in exactly one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+# Han ideographs, kana, Hangul and CJK punctuation: scripts written without spaces.
+_CJK_CHAR = (
+    r"[\u2e80-\u2fff\u3000-\u303f\u3040-\u309f\u30a0-\u30ff\u3100-\u312f\u31f0-\u31ff"
+    r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]"
+)
+_WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
+_CJK_SPLIT_RE = re.compile(rf"{_CJK_CHAR}|[^\W\d_]+|\d+(?:[.,]\d+)*", re.UNICODE)
+_CJK_PUNCT_RE = re.compile(r"[\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
+
+Segmenter = Callable[[str], list[str]]
+
+
+def segment_words(text: str) -> list[str]:
+    """Split space-delimited text into words (Unicode-aware, keeps hyphenated words whole)."""
+    return _WORD_RE.findall(text)
+
+
+def segment_cjk(text: str) -> list[str]:
+    """Split Chinese/Japanese text into characters; Latin words and numbers stay whole.
+
+    Character-level units are the standard way to compute n-gram metrics for Chinese and
+    Japanese when no dictionary segmenter is installed.
+    """
+    return [t for t in _CJK_SPLIT_RE.findall(text) if not _CJK_PUNCT_RE.fullmatch(t)]
+
+
+@dataclass(frozen=True)
+class Language:
+    """A language known to mmedkit."""
+
+    code: str
+    """ISO 639-1 code (``en``)."""
+    name: str
+    """English name as MMedBench files and prompts use it (``English``)."""
+    native_name: str
+    space_delimited: bool
+    """False for scripts written without spaces between words (zh, ja)."""
+    segmenter: Segmenter
+    """Word segmenter used by text metrics and keyword matching."""
+
+    def segment(self, text: str) -> list[str]:
+        """Segment ``text`` into the units metrics count for this language."""
+        return self.segmenter(text)
+
+    @property
+    def keyword_list(self) -> Path | None:
+        """Path of this language's medical keyword list, when the corpus stage ships one."""
+        ref = resources.files("mmedkit").joinpath("corpus", "keywords", f"{self.code}.txt")
+        path = Path(str(ref))
+        return path if path.is_file() else None
+
+
+LANGUAGES: dict[str, Language] = {
+    lang.code: lang
+    for lang in (
+        Language("en", "English", "English", True, segment_words),
+        Language("zh", "Chinese", "中文", False, segment_cjk),
+        Language("ja", "Japanese", "日本語", False, segment_cjk),
+        Language("fr", "French", "Français", True, segment_words),
+        Language("ru", "Russian", "Русский", True, segment_words),
+        Language("es", "Spanish", "Español", True, segment_words),
+    )
+}
+CODES: tuple[str, ...] = tuple(LANGUAGES)
+
+
+def get_language(key: str) -> Language:
+    """Look a language up by ISO code or English name (case-insensitive)."""
+    k = key.strip().lower()
+    for lang in LANGUAGES.values():
+        if k in (lang.code, lang.name.lower(), lang.native_name.lower()):
+            return lang
+    known = ", ".join(f"{lang.code} ({lang.name})" for lang in LANGUAGES.values())
+    raise KeyError(f"unknown language {key!r}; known: {known}")
+
+
+def parse_langs(spec: str | Iterable[str] | None) -> list[Language]:
+    """Parse ``"en,zh"`` (or a list, or None for all) into languages in registry order."""
+    if spec is None or spec == "" or spec == "all":
+        return list(LANGUAGES.values())
+    keys = [s for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    wanted = {get_language(k).code for k in keys}
+    return [lang for code, lang in LANGUAGES.items() if code in wanted]

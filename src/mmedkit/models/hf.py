@@ -1,0 +1,308 @@
+"""transformers backend: any causal LM from a local path or the Hugging Face hub.
+
+Log-likelihood scoring shares each context across its candidates: the context of a batch of
+items is run once (left-padded, with explicit position ids), its KV cache is gathered once
+per candidate row, and all candidates of the batch are scored in one more forward pass. A
+multi-answer item with 31 candidate answer sets therefore costs one context pass, not 31.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from mmedkit.models.base import (
+    BackendError,
+    GenerationRequest,
+    LanguageModel,
+    LoglikelihoodRequest,
+    ModelInfo,
+    Prompt,
+    stop_at,
+)
+
+Progress = Callable[[int], None] | None
+
+_DTYPES = {"auto": "auto", "float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
+           "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else CUDA, then Apple MPS, then CPU."""
+    if device and device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """Resolve ``auto`` to bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    if dtype not in _DTYPES:
+        raise BackendError(f"unknown dtype {dtype!r}; expected one of {', '.join(_DTYPES)}")
+    if dtype != "auto":
+        return _DTYPES[dtype]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_model_and_tokenizer(model: str, *, dtype: str = "auto", device: str | None = None,
+                             adapter: str | None = None, trust_remote_code: bool = False,
+                             revision: str | None = None) -> tuple[Any, Any, torch.device, torch.dtype]:
+    """Load a causal LM and its tokenizer (safetensors only), with an optional PEFT adapter."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dev = pick_device(device)
+    torch_dtype = pick_dtype(dtype, dev)
+    common = {"trust_remote_code": trust_remote_code, "revision": revision}
+    try:
+        tok = AutoTokenizer.from_pretrained(model, **common)
+        kwargs = {**common, "use_safetensors": True}
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, **kwargs)
+        except TypeError:  # transformers < 4.56 names it torch_dtype
+            lm = AutoModelForCausalLM.from_pretrained(model, torch_dtype=torch_dtype, **kwargs)
+    except OSError as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (HF_HUB_OFFLINE=1: only local paths and cached hub models work)" if offline else ""
+        raise BackendError(f"could not load model {model!r}{hint}: {exc}") from exc
+    if adapter:
+        try:
+            from peft import PeftModel
+        except ImportError as exc:
+            raise BackendError("--adapter needs peft: pip install 'mmedkit[eval]'") from exc
+        lm = PeftModel.from_pretrained(lm, adapter)
+    lm.to(dev).eval()
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    return lm, tok, dev, torch_dtype
+
+
+def _cache_kwarg(model: Any) -> str:
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _output_cache(out: Any) -> Any:
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def _layer_kv(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    if hasattr(cache, "key_cache"):
+        return list(zip(cache.key_cache, cache.value_cache, strict=True))
+    return [(k, v) for k, v in cache]
+
+
+def _gather_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tensor, config: Any) -> Any:
+    from transformers import DynamicCache
+
+    try:
+        cache = DynamicCache(config=config)
+    except TypeError:
+        cache = DynamicCache()
+    for i, (k, v) in enumerate(kv):
+        cache.update(k.index_select(0, rows), v.index_select(0, rows), i)
+    return cache
+
+
+class HFModel(LanguageModel):
+    """A transformers causal LM, batched, with shared-prefix log-likelihood scoring."""
+
+    backend_name = "hf"
+
+    def __init__(self, model: str, *, dtype: str = "auto", device: str | None = None,
+                 adapter: str | None = None, batch_size: int = 8, max_candidate_rows: int = 256,
+                 trust_remote_code: bool = False, revision: str | None = None,
+                 max_length: int | None = None) -> None:
+        self.name = model
+        self.adapter = adapter
+        self.model, self.tokenizer, self.device, self.dtype = load_model_and_tokenizer(
+            model, dtype=dtype, device=device, adapter=adapter, trust_remote_code=trust_remote_code,
+            revision=revision)
+        self.batch_size = max(1, batch_size)
+        self.max_candidate_rows = max(1, max_candidate_rows)
+        self.max_length = max_length or getattr(self.model.config, "max_position_embeddings", None)
+        self._cache_kw = _cache_kwarg(self.model)
+
+    # ------------------------------------------------------------------ text
+    def render(self, prompt: Prompt, suffix: str = "") -> tuple[str, bool]:
+        """Prompt as text, and whether tokenizer special tokens should still be added."""
+        if isinstance(prompt, str):
+            return prompt + suffix, True
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise BackendError(f"model {self.name!r} has no chat template; use --format study")
+        text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        return text + suffix, False
+
+    def encode(self, text: str, special: bool) -> list[int]:
+        """Token ids of ``text``."""
+        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    def split_continuation(self, context: str, continuation: str, special: bool) -> tuple[list[int], list[int]]:
+        """Tokens of context and continuation, tokenized together so the split matches how the
+        model reads ``context + continuation``."""
+        ctx = self.encode(context, special)
+        whole = self.encode(context + continuation, special)
+        if whole[: len(ctx)] == ctx and len(whole) > len(ctx):
+            return ctx, whole[len(ctx):]
+        return ctx, self.encode(continuation, False)
+
+    # ------------------------------------------------------------ scoring
+    @torch.inference_mode()
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *, progress: Progress = None) -> list[list[float]]:
+        """Summed log-probability of each continuation, one context pass per item."""
+        encoded: list[tuple[list[int], list[list[int]]]] = []
+        for req in requests:
+            ctx_text, special = self.render(req.context, req.continuation_prefix)
+            ctx_ids = self.encode(ctx_text, special)
+            conts = [self.split_continuation(ctx_text, c, special)[1] for c in req.continuations]
+            if not conts or any(not c for c in conts):
+                raise BackendError("every log-likelihood request needs non-empty continuations")
+            encoded.append((ctx_ids, conts))
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
+        results: list[list[float]] = [[] for _ in encoded]
+        batch: list[int] = []
+        rows = 0
+        for idx in order:
+            n = len(encoded[idx][1])
+            if batch and (len(batch) >= self.batch_size or rows + n > self.max_candidate_rows):
+                self._score_batch([encoded[i] for i in batch], batch, results)
+                if progress:
+                    progress(len(batch))
+                batch, rows = [], 0
+            batch.append(idx)
+            rows += n
+        if batch:
+            self._score_batch([encoded[i] for i in batch], batch, results)
+            if progress:
+                progress(len(batch))
+        return results
+
+    def _score_batch(self, enc: list[tuple[list[int], list[list[int]]]], ids: list[int],
+                     results: list[list[float]]) -> None:
+        pad = self.tokenizer.pad_token_id
+        dev = self.device
+        ctx_len = max(len(c) for c, _ in enc)
+        # 1. one pass over the left-padded contexts
+        ctx_ids = torch.full((len(enc), ctx_len), pad, dtype=torch.long)
+        ctx_mask = torch.zeros((len(enc), ctx_len), dtype=torch.long)
+        for b, (c, _) in enumerate(enc):
+            ctx_ids[b, ctx_len - len(c):] = torch.tensor(c)
+            ctx_mask[b, ctx_len - len(c):] = 1
+        ctx_ids, ctx_mask = ctx_ids.to(dev), ctx_mask.to(dev)
+        pos = (ctx_mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ctx_ids, attention_mask=ctx_mask, position_ids=pos, use_cache=True,
+                         logits_to_keep=1)
+        first_lp = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        kv = _layer_kv(_output_cache(out))
+        # 2. every candidate of the batch in one (or a few) passes over the shared cache
+        flat = [(b, cont) for b, (_, conts) in enumerate(enc) for cont in conts]
+        scores: list[float] = []
+        for start in range(0, len(flat), self.max_candidate_rows):
+            chunk = flat[start:start + self.max_candidate_rows]
+            scores.extend(self._score_candidates(chunk, kv, ctx_mask, first_lp))
+        k = 0
+        for b, (_, conts) in enumerate(enc):
+            results[ids[b]] = scores[k:k + len(conts)]
+            k += len(conts)
+
+    def _score_candidates(self, chunk: list[tuple[int, list[int]]], kv: list[tuple[torch.Tensor, torch.Tensor]],
+                          ctx_mask: torch.Tensor, first_lp: torch.Tensor) -> list[float]:
+        dev = self.device
+        rows = torch.tensor([b for b, _ in chunk], device=dev)
+        first = torch.tensor([c[0] for _, c in chunk], device=dev)
+        total = first_lp.index_select(0, rows).gather(1, first[:, None]).squeeze(1)
+        rest_len = max(len(c) for _, c in chunk) - 1
+        if rest_len == 0:
+            return total.tolist()
+        # Feed all tokens but the last: logits at step j predict token j+1.
+        inp = torch.full((len(chunk), rest_len), self.tokenizer.pad_token_id, dtype=torch.long)
+        tgt = torch.zeros((len(chunk), rest_len), dtype=torch.long)
+        valid = torch.zeros((len(chunk), rest_len), dtype=torch.bool)
+        for r, (_, c) in enumerate(chunk):
+            n = len(c) - 1
+            if n:
+                inp[r, :n] = torch.tensor(c[:-1])
+                tgt[r, :n] = torch.tensor(c[1:])
+                valid[r, :n] = True
+        inp, tgt, valid = inp.to(dev), tgt.to(dev), valid.to(dev)
+        prefix_mask = ctx_mask.index_select(0, rows)
+        mask = torch.cat([prefix_mask, torch.ones_like(inp)], dim=1)
+        pos = prefix_mask.sum(-1, keepdim=True) + torch.arange(rest_len, device=dev)[None, :]
+        cache = _gather_cache(kv, rows, self.model.config)
+        out = self.model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True,
+                         **{self._cache_kw: cache})
+        lp = F.log_softmax(out.logits.float(), dim=-1).gather(2, tgt[..., None]).squeeze(-1)
+        return (total + (lp * valid).sum(-1)).tolist()
+
+    @torch.inference_mode()
+    def loglikelihood_naive(self, context: str, continuation: str, special: bool = True) -> float:
+        """Reference scorer: one full forward pass over ``context + continuation``."""
+        ctx, cont = self.split_continuation(context, continuation, special)
+        ids = torch.tensor([ctx + cont], device=self.device)
+        logits = self.model(input_ids=ids).logits[0].float()
+        lp = F.log_softmax(logits[len(ctx) - 1:-1], dim=-1)
+        return lp.gather(1, torch.tensor(cont, device=self.device)[:, None]).sum().item()
+
+    # ---------------------------------------------------------- generation
+    @torch.inference_mode()
+    def generate(self, requests: Sequence[GenerationRequest], *, progress: Progress = None) -> list[str]:
+        """Greedy (or sampled, if temperature > 0) generation, batched with left padding."""
+        rendered = [self.render(r.prompt) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: -len(rendered[i][0]))
+        outs: list[str] = [""] * len(requests)
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s:s + self.batch_size]
+            for special in (True, False):
+                group = [i for i in idx if rendered[i][1] == special]
+                if group:
+                    for i, text in zip(group, self._generate_group(group, rendered, requests, special), strict=True):
+                        outs[i] = text
+            if progress:
+                progress(len(idx))
+        return outs
+
+    def _generate_group(self, group: list[int], rendered: list[tuple[str, bool]],
+                        requests: Sequence[GenerationRequest], special: bool) -> list[str]:
+        tok = self.tokenizer
+        side = tok.padding_side
+        tok.padding_side = "left"
+        try:
+            enc = tok([rendered[i][0] for i in group], return_tensors="pt", padding=True,
+                      add_special_tokens=special).to(self.device)
+        finally:
+            tok.padding_side = side
+        max_new = max(requests[i].max_new_tokens for i in group)
+        temperature = max(requests[i].temperature for i in group)
+        stops = sorted({s for i in group for s in requests[i].stop if s})
+        gen_kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": tok.pad_token_id,
+                                      "do_sample": temperature > 0}
+        if temperature > 0:
+            gen_kwargs["temperature"] = temperature
+        else:
+            gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+        if stops:
+            gen_kwargs.update(stop_strings=stops, tokenizer=tok)
+        out = self.model.generate(**enc, **gen_kwargs)
+        new = out[:, enc["input_ids"].shape[1]:]
+        texts = tok.batch_decode(new, skip_special_tokens=True)
+        return [stop_at(t, requests[i].stop) for i, t in zip(group, texts, strict=True)]
+
+    def info(self) -> ModelInfo:
+        """Model name, adapter, dtype and device."""
+        return ModelInfo(self.backend_name, self.name, {
+            "adapter": self.adapter, "dtype": str(self.dtype).replace("torch.", ""),
+            "device": str(self.device), "batch_size": self.batch_size,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+        })

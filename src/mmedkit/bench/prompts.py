@@ -87,7 +87,7 @@ def select_exemplars(pool: Sequence[Item], item: Item, k: int, seed: int) -> lis
     """
     if k <= 0:
         return []
-    same = [x for x in pool if x.language == item.language and x.id != item.id]
+    same = sorted((x for x in pool if x.language == item.language and x.id != item.id), key=lambda x: x.id)
     digest = hashlib.sha256(f"{seed}:{item.language}:{item.id}".encode()).hexdigest()
     rng = random.Random(int(digest[:16], 16))
     return rng.sample(same, min(k, len(same)))

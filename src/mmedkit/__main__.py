@@ -1,0 +1,5 @@
+"""``python -m mmedkit`` runs the ``mmed`` command line."""
+
+from mmedkit.cli import app
+
+app(prog_name="mmed")

@@ -1,0 +1,187 @@
+"""The ``mmed`` command line: thin wrappers over the library."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mmedkit import __version__
+
+app = typer.Typer(help="mmedkit: multilingual medical language models — corpus, training, benchmark, serving.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+bench_app = typer.Typer(help="MMedBench evaluation.", no_args_is_help=True)
+model_app = typer.Typer(help="Build and prepare models.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(model_app, name="model")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=2)
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        console.print(f"mmedkit {__version__}")
+        raise typer.Exit()
+
+
+@bench_app.command("run")
+def bench_run(
+    model: Annotated[str, typer.Option(help="Local path or hub id (hf/vllm), or the served model name (openai).")],
+    out: Annotated[Path, typer.Option(help="Output folder (results.json, samples.jsonl, summary.md).")],
+    data: Annotated[str, typer.Option(help="MMedBench-layout folder, 'demo', or hub id Henrychur/MMedBench.")]
+    = "demo",
+    backend: Annotated[str, typer.Option(help="hf | openai | vllm")] = "hf",
+    mode: Annotated[str, typer.Option(help="loglikelihood | generate")] = "loglikelihood",
+    format: Annotated[str, typer.Option("--format", help="Prompt format: study | chat")] = "study",
+    rationale: Annotated[bool, typer.Option(help="generate mode: ask for a rationale before the answer.")]
+    = False,
+    fewshot: Annotated[int, typer.Option(help="Exemplars from the train split, same language.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for few-shot choice and bootstrap.")] = 1234,
+    langs: Annotated[str | None, typer.Option(help="Comma-separated codes, e.g. en,zh (default: all).")] = None,
+    split: Annotated[str, typer.Option(help="test | train")] = "test",
+    limit: Annotated[int | None, typer.Option(help="At most this many items per language.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="generate mode: tokens to generate.")] = 64,
+    batch_size: Annotated[int, typer.Option(help="Items per batch (hf).")] = 8,
+    dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16")] = "auto",
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, mps (default: best available).")]
+    = None,
+    adapter: Annotated[str | None, typer.Option(help="PEFT (LoRA) adapter folder.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai: server URL, e.g. http://127.0.0.1:8000/v1")]
+    = None,
+    api_key_env: Annotated[str, typer.Option(help="openai: environment variable holding the API key.")]
+    = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(help="openai: parallel requests.")] = 8,
+    tokenizer: Annotated[str | None, typer.Option(help="openai: tokenizer to render chat prompts for scoring.")]
+    = None,
+    tensor_parallel_size: Annotated[int | None, typer.Option(help="vllm: GPUs per model.")] = None,
+    trust_remote_code: Annotated[bool, typer.Option(help="Run model code from the hub (off by default).")]
+    = False,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count malformed records instead of failing.")]
+    = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Evaluate a model on MMedBench-style multiple-choice QA."""
+    from mmedkit.bench.engine import RunConfig, run_benchmark
+    from mmedkit.bench.items import DataError
+    from mmedkit.bench.report import console_table
+    from mmedkit.models.base import BackendError
+
+    try:
+        cfg = RunConfig(model=model, data=data, backend=backend, mode=mode, format=format, rationale=rationale,
+                        fewshot=fewshot, seed=seed, langs=langs, split=split, limit=limit,
+                        max_new_tokens=max_new_tokens, skip_invalid=skip_invalid, model_options={
+                            "dtype": dtype, "device": device, "adapter": adapter, "batch_size": batch_size,
+                            "base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency,
+                            "tokenizer": tokenizer, "tensor_parallel_size": tensor_parallel_size,
+                            "trust_remote_code": trust_remote_code or None})
+        results = run_benchmark(cfg, out, console=console, show_progress=progress)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: finished items are cached; rerun the same command to resume.")
+        raise typer.Exit(code=130) from None
+    except (DataError, BackendError, ValueError, KeyError) as exc:
+        raise _fail(exc) from exc
+    console.print(console_table(results))
+    for line in results["data"]["skipped"]:
+        err.print(f"[yellow]skipped[/]: {line}")
+    console.print(f"results: {out / 'results.json'}  summary: {out / 'summary.md'}")
+
+
+@bench_app.command("validate")
+def bench_validate(
+    data: Annotated[str, typer.Argument(help="MMedBench-layout folder, 'demo' or a hub id.")],
+    langs: Annotated[str | None, typer.Option(help="Comma-separated language codes.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Report every bad record instead of stopping at the first.")]
+    = True,
+) -> None:
+    """Check a benchmark folder and print item counts per split and language."""
+    from mmedkit.bench.items import DataError
+    from mmedkit.bench.loader import LoadReport, load_benchmark
+
+    bad = 0
+    for split in ("train", "test"):
+        report = LoadReport()
+        try:
+            items = load_benchmark(data, split=split, langs=langs, skip_invalid=skip_invalid, report=report)
+        except DataError as exc:
+            err.print(f"[yellow]{split}[/]: {exc}")
+            continue
+        multi = sum(len(it.answer) > 1 for it in items)
+        console.print(f"{split}: {len(items)} items {report.loaded} ({multi} multi-answer)")
+        for line in report.skipped:
+            bad += "not found" not in line
+            err.print(f"  [yellow]skipped[/]: {line}")
+    if bad:
+        raise typer.Exit(code=1)
+
+
+@model_app.command("tiny")
+def model_tiny(
+    out: Annotated[Path, typer.Option(help="Folder to write the model to.")],
+    text: Annotated[list[Path] | None, typer.Option(help="Text/JSONL files or folders for the tokenizer.")]
+    = None,
+    vocab_size: Annotated[int, typer.Option(help="BPE vocabulary size.")] = 2048,
+    hidden_size: Annotated[int, typer.Option(help="Hidden size.")] = 64,
+    layers: Annotated[int, typer.Option(help="Transformer layers.")] = 2,
+    seed: Annotated[int, typer.Option(help="Weight initialisation seed.")] = 0,
+) -> None:
+    """Build a tiny random Llama model + byte-level BPE tokenizer (for tests and demos)."""
+    from mmedkit.models.tiny import TINY_NOTICE, build_tiny_model
+
+    path = build_tiny_model(out, text=text, vocab_size=vocab_size, hidden_size=hidden_size, layers=layers,
+                            seed=seed)
+    console.print(f"wrote {path} ({TINY_NOTICE})")
+
+
+@model_app.command("default")
+def model_default(
+    out: Annotated[Path | None, typer.Option(help="Where to write it (default: the mmedkit cache).")] = None,
+    force: Annotated[bool, typer.Option(help="Convert again even if cached.")] = False,
+) -> None:
+    """Prepare the embedded default model (SmolLM2-135M-Instruct from PyPI) and print its path."""
+    from mmedkit.models.base import BackendError
+    from mmedkit.models.embedded import default_model_dir
+
+    try:
+        console.print(str(default_model_dir(out, force=force)))
+    except BackendError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
+    real_model: Annotated[bool, typer.Option(help="Also evaluate the embedded SmolLM2-135M-Instruct.")] = True,
+) -> None:
+    """The main job on embedded defaults: the demo sample, a tiny model and SmolLM2-135M."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from mmedkit.bench.engine import RunConfig, run_benchmark
+    from mmedkit.bench.report import console_table
+    from mmedkit.models.base import BackendError
+    from mmedkit.models.tiny import TINY_NOTICE, build_tiny_model
+
+    tiny = out / "tiny-model"
+    if not (tiny / "model.safetensors").exists():
+        build_tiny_model(tiny)
+    runs = [("tiny", str(tiny), TINY_NOTICE)]
+    if real_model:
+        from mmedkit.models.embedded import default_model_dir
+
+        try:
+            runs.append(("smollm2-135m", str(default_model_dir()), "SmolLM2-135M-Instruct, a real but very small "
+                         "general model: expect near-chance medical accuracy"))
+        except BackendError as exc:
+            err.print(f"[yellow]skipping the embedded model[/]: {exc}")
+    for name, path, note in runs:
+        cfg = RunConfig(model=path, data="demo", mode="loglikelihood")
+        results = run_benchmark(cfg, out / name, console=console)
+        console.print(console_table(results))
+        console.print(f"[dim]{note}. Report: {out / name / 'summary.md'}[/]")

@@ -1,0 +1,1 @@
+"""Serving: an OpenAI-compatible HTTP API over local models."""

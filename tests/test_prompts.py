@@ -1,0 +1,52 @@
+"""Prompt formats and candidate answer sets."""
+
+from __future__ import annotations
+
+from mmedkit.bench.loader import load_benchmark
+from mmedkit.bench.prompts import (
+    PromptConfig,
+    build_prompt,
+    candidates,
+    loglikelihood_request,
+    select_exemplars,
+    target,
+)
+
+
+def test_study_prompt_matches_the_study_layout() -> None:
+    item = next(it for it in load_benchmark("demo", langs="fr"))
+    text = build_prompt(item, PromptConfig())
+    assert isinstance(text, str)
+    assert text.startswith("Below is an instruction that describes a task, paired with an input")
+    assert "### Instruction:\nYou're a French doctor, kindly address the medical queries" in text
+    assert f"### Input:\n###Question: {item.question} Which of the following" in text
+    assert "###Options: A. " in text and text.endswith("### Response:")
+    assert target(item, rationale=False).startswith("###Answer: OPTION ")
+    assert target(item, rationale=True).startswith("###Rationale: ")
+
+
+def test_candidates_single_and_multi() -> None:
+    items = load_benchmark("demo")
+    en = next(it for it in items if it.language == "en" and len(it.options) == 4)
+    fr = next(it for it in items if it.language == "fr" and len(it.options) == 5)
+    assert [sorted(c) for c in candidates(en)] == [["A"], ["B"], ["C"], ["D"]]
+    fr_c = candidates(fr)
+    assert len(fr_c) == 31 and len(set(fr_c)) == 31 and frozenset("ABCDE") in fr_c
+    req, cands = loglikelihood_request(fr, PromptConfig())
+    assert req.context.endswith("### Response:###Answer: OPTION")
+    assert " A,C,E" in req.continuations and len(cands) == 31
+
+
+def test_fewshot_is_deterministic_same_language_and_excludes_item() -> None:
+    train = load_benchmark("demo", split="train")
+    test = load_benchmark("demo", langs="ja")
+    item = test[0]
+    a = select_exemplars(train, item, 3, seed=7)
+    b = select_exemplars(list(reversed(train)), item, 3, seed=7)
+    assert {x.id for x in a} == {x.id for x in b} and len(a) == 3
+    assert all(x.language == "ja" for x in a)
+    assert {x.id for x in select_exemplars(train, item, 3, seed=8)} != {x.id for x in a} or len(train) < 4
+    msgs = build_prompt(item, PromptConfig(format="chat", fewshot=3), a)
+    assert [m["role"] for m in msgs] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    text = build_prompt(item, PromptConfig(fewshot=3), a)
+    assert text.count("### Response:") == 4

@@ -1,0 +1,227 @@
+"""The openai backend against a real ``mmedkit.serve.openai_api`` server process (no mocks).
+
+Two servers run for the module: one open, one that requires an API key. Both and the local
+reference model load the same tiny model on CPU in float32, so scores and greedy texts must agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mmedkit.models.base import BackendError, GenerationRequest, LoglikelihoodRequest
+from mmedkit.models.hf import HFModel
+from mmedkit.models.openai_backend import OpenAIModel
+from mmedkit.models.tiny import build_tiny_model
+
+API_KEY = "sk-test-7f3a9c"
+KEY_ENV = "MMED_TEST_SERVER_KEY"
+TEXT = """The patient presented with fever, cough and shortness of breath for three days.
+Which of the following is the best treatment for this patient? A. Amoxicillin B. Aspirin C. Insulin D. Rest
+###Answer: OPTION A IS CORRECT. A 54-year-old man with chest pain radiating to the left arm.
+Le patient présente une fièvre et une toux. El paciente tiene dolor abdominal. 患者发热咳嗽三天。
+"""
+CHAT = [{"role": "system", "content": "You're a doctor. Answer with the best option directly."},
+        {"role": "user", "content": "###Question: fever and cough. ###Options: A. Amoxicillin B. Aspirin"}]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Server:
+    """A server subprocess and its base URL."""
+
+    def __init__(self, model_dir: Path, log_path: Path, api_key: str | None = None) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.log_path = log_path
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        cmd = [sys.executable, "-m", "mmedkit.serve.openai_api", "--model", str(model_dir),
+               "--port", str(self.port), "--device", "cpu", "--dtype", "float32", "--log-level", "warning"]
+        if api_key:
+            env[KEY_ENV] = api_key
+            cmd += ["--api-key-env", KEY_ENV]
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"server did not become healthy:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("openai")
+    (root / "text.txt").write_text(TEXT * 3, encoding="utf-8")
+    return build_tiny_model(root / "model", text=[root / "text.txt"])
+
+
+@pytest.fixture(scope="module")
+def servers(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, _Server]]:
+    logs = tmp_path_factory.mktemp("server-logs")
+    started = {"open": _Server(model_dir, logs / "open.log"),
+               "keyed": _Server(model_dir, logs / "keyed.log", api_key=API_KEY)}
+    try:
+        for s in started.values():
+            s.wait_ready()
+        yield started
+    finally:
+        for s in started.values():
+            s.stop()
+
+
+@pytest.fixture(scope="module")
+def hf(model_dir: Path) -> HFModel:
+    return HFModel(str(model_dir), device="cpu", dtype="float32")
+
+
+@pytest.fixture
+def client(servers: dict[str, _Server], model_dir: Path) -> Iterator[OpenAIModel]:
+    model = OpenAIModel("tiny", base_url=servers["open"].url, tokenizer=str(model_dir), api_key_env=KEY_ENV)
+    yield model
+    model.close()
+
+
+def test_loglikelihood_matches_local_model(client: OpenAIModel, hf: HFModel) -> None:
+    reqs = [
+        LoglikelihoodRequest("The patient presented with fever.\n###Answer: OPTION", (" A", " B", " A,C")),
+        LoglikelihoodRequest("Le patient présente une fièvre.", (" A", " D"), continuation_prefix=" OPTION"),
+        LoglikelihoodRequest(CHAT, (" A", " B", " A,B"), continuation_prefix="###Answer: OPTION"),
+    ]
+    done: list[int] = []
+    got = client.loglikelihood(reqs, progress=done.append)
+    want = hf.loglikelihood(reqs)
+    assert sum(done) == len(reqs)
+    assert [len(g) for g in got] == [len(r.continuations) for r in reqs]
+    for g, w in zip(got, want, strict=True):
+        assert g == pytest.approx(w, abs=1e-4)
+
+
+def test_chat_loglikelihood_needs_a_tokenizer(servers: dict[str, _Server]) -> None:
+    model = OpenAIModel("tiny", base_url=servers["open"].url, api_key_env=KEY_ENV)
+    with pytest.raises(BackendError, match="--tokenizer"):
+        model.loglikelihood([LoglikelihoodRequest(CHAT, (" A",))])
+    model.close()
+
+
+def test_generate_matches_local_model(client: OpenAIModel, hf: HFModel) -> None:
+    reqs = [GenerationRequest(CHAT, max_new_tokens=12),
+            GenerationRequest("The patient presented with", max_new_tokens=12),
+            GenerationRequest("A 54-year-old man with chest pain", max_new_tokens=12, stop=("patient",))]
+    got = client.generate(reqs)
+    assert got == [hf.generate([r])[0] for r in reqs]
+    assert any(got)
+
+
+def test_concurrent_requests_keep_their_order(servers: dict[str, _Server], hf: HFModel) -> None:
+    words = TEXT.split()
+    reqs = [GenerationRequest(" ".join(words[i:i + 3 + i % 4]), max_new_tokens=4) for i in range(12)]
+    done: list[int] = []
+    with OpenAIModel("tiny", base_url=servers["open"].url, concurrency=4, api_key_env=KEY_ENV) as model:
+        got = model.generate(reqs, progress=done.append)
+    assert got == [hf.generate([r])[0] for r in reqs]
+    assert sum(done) == 12
+
+
+def test_works_from_threads_and_inside_event_loops(client: OpenAIModel) -> None:
+    req = [GenerationRequest("The patient", max_new_tokens=3)]
+    want = client.generate(req)
+    out: list[list[str]] = []
+    t = threading.Thread(target=lambda: out.append(client.generate(req)))
+    t.start()
+    t.join(30)
+
+    async def inside_loop() -> list[str]:
+        return client.generate(req)
+
+    assert out == [want]
+    assert asyncio.run(inside_loop()) == want
+
+
+def test_api_key(servers: dict[str, _Server]) -> None:
+    url = servers["keyed"].url
+    req = [GenerationRequest("The patient", max_new_tokens=2)]
+    with OpenAIModel("tiny", base_url=url, api_key_env=KEY_ENV) as anonymous, \
+            pytest.raises(BackendError, match="401"):
+        anonymous.generate(req)
+    with OpenAIModel("tiny", base_url=url, api_key="wrong", max_retries=0) as wrong, \
+            pytest.raises(BackendError, match="401"):
+        wrong.generate(req)
+    with OpenAIModel("tiny", base_url=url, api_key=API_KEY) as keyed:
+        assert len(keyed.generate(req)) == 1
+        assert API_KEY not in json.dumps(keyed.info().details) + repr(keyed)
+    assert httpx.get(f"{url}/models").status_code == 401
+    assert httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
+
+
+def test_unreachable_server_fails_after_retries() -> None:
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    start = time.monotonic()
+    with OpenAIModel("tiny", base_url=url, max_retries=1, backoff=0.01, api_key_env=KEY_ENV) as model, \
+            pytest.raises(BackendError, match=r"after 2 attempt") as err:
+        model.generate([GenerationRequest("x", max_new_tokens=1)])
+    assert url in str(err.value)
+    assert time.monotonic() - start < 10
+
+
+def test_streaming_chat_matches_non_streamed(servers: dict[str, _Server]) -> None:
+    url = f"{servers['open'].url}/chat/completions"
+    body = {"model": "tiny", "messages": CHAT, "max_tokens": 16, "temperature": 0}
+    full = httpx.post(url, json=body, timeout=30).json()["choices"][0]["message"]["content"]
+    events: list[str] = []
+    with httpx.stream("POST", url, json={**body, "stream": True}, timeout=30) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        events = [line[len("data: "):] for line in resp.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == full
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_completions_echo_logprobs(servers: dict[str, _Server]) -> None:
+    prompt = "The patient presented with fever"
+    body = {"model": "tiny", "prompt": prompt, "max_tokens": 0, "echo": True, "logprobs": 1}
+    out = httpx.post(f"{servers['open'].url}/completions", json=body, timeout=30).json()
+    choice = out["choices"][0]
+    lp = choice["logprobs"]
+    assert choice["text"] == prompt
+    assert "".join(lp["tokens"]) == prompt
+    assert lp["text_offset"][0] == 0 and lp["top_logprobs"] is None
+    assert all(v is not None and v < 0 for v in lp["token_logprobs"][1:])
+    assert out["usage"]["completion_tokens"] == 0

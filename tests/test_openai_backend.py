@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -225,3 +226,59 @@ def test_completions_echo_logprobs(servers: dict[str, _Server]) -> None:
     assert lp["text_offset"][0] == 0 and lp["top_logprobs"] is None
     assert all(v is not None and v < 0 for v in lp["token_logprobs"][1:])
     assert out["usage"]["completion_tokens"] == 0
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """A stand-in server with the quirks of some real ones: it answers the first request with
+    503 + Retry-After, rejects ``max_tokens: 0``, echoes one generated token after the prompt,
+    and returns no logprobs for prompts starting with ``nolp``."""
+
+    calls: list[int] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append(body["max_tokens"])
+        prompt = body["prompt"]
+        if len(self.calls) == 1:
+            self._send(503, {"error": {"message": "overloaded"}}, {"Retry-After": "0"})
+        elif body["max_tokens"] == 0:
+            self._send(400, {"error": {"message": "max_tokens must be at least 1"}})
+        elif prompt.startswith("nolp"):
+            self._send(200, {"choices": [{"text": prompt + "!", "logprobs": None}]})
+        else:
+            cut = prompt.index(" ")
+            lp = {"tokens": [prompt[:cut], prompt[cut:], " gen"], "token_logprobs": [None, -1.5, -7.0],
+                  "text_offset": [0, cut, len(prompt)], "top_logprobs": None}
+            self._send(200, {"choices": [{"text": prompt + " gen", "logprobs": lp}]})
+
+    def _send(self, status: int, obj: object, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        for k, v in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_retry_after_and_max_tokens_fallback() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Scripted.calls = []
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        start = time.monotonic()
+        with OpenAIModel("m", base_url=url, max_retries=2, backoff=30.0, api_key_env=KEY_ENV) as model:
+            assert model.loglikelihood([LoglikelihoodRequest("ctx", (" x",))]) == [[-1.5]]
+            assert time.monotonic() - start < 5  # Retry-After: 0 beat the 30 s backoff
+            assert _Scripted.calls == [0, 0, 1]  # 503, then 400 on max_tokens=0, then max_tokens=1
+            assert model.loglikelihood([LoglikelihoodRequest("again", (" y",))]) == [[-1.5]]
+            assert _Scripted.calls[3:] == [1]  # remembered
+            with pytest.raises(BackendError, match="--mode generate"):
+                model.loglikelihood([LoglikelihoodRequest("nolp", (" z",))])
+    finally:
+        server.shutdown()
+        server.server_close()

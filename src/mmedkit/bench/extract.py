@@ -86,6 +86,8 @@ _SEP = re.compile(
     r"|\s*(?:以及|和|与|與|及|或|および|及び|または|と)\s*"
 )
 _SPACES = re.compile(r"[ \t]+")
+_GAP = re.compile(rf"[ \t]+(?=[{_ALNUM}])")
+_WORD = re.compile(rf"[{_ALNUM}]+(?:['’][{_ALNUM}]+)?")
 
 _OPTION_WORD = (
     r"(?:(?i:options?|choices?|letters?|opci[oó]n(?:es)?|propositions?|вариант(?:ы|а)?|пункт)\b"
@@ -229,17 +231,16 @@ class _Extractor:
         """Whether an ambiguous token is followed by something that makes it an answer."""
         if not tok.ambiguous:
             return True
-        rest = self.text[tok.end:]
-        if tok.kind == "number" and rest[:1] in ("%", "°"):
+        if tok.kind == "number" and self.text[tok.end:tok.end + 1] in ("%", "°"):
             return False
-        gap = re.match(rf"[ \t]+(?=[{_ALNUM}])", rest)
+        gap = _GAP.match(self.text, tok.end)
         if not gap:
             return True  # end, line end, punctuation or a CJK character
-        word = re.match(rf"[{_ALNUM}]+(?:['’][{_ALNUM}]+)?", rest[gap.end():])
+        word = _WORD.match(self.text, gap.end())
         if word and word.group(0).casefold() in _CONTINUATIONS:
             return True
         letter = self._letter(tok)
-        return letter is not None and self._option_at(tok.end + gap.end()) == letter
+        return letter is not None and self._option_at(gap.end()) == letter
 
     def _list_at(self, pos: int, *, prose: bool, allow_space: bool) -> tuple[frozenset[str], str] | None:
         toks = self._tokens(pos, allow_space)

@@ -160,7 +160,8 @@ class HFModel(LanguageModel):
 
     # ------------------------------------------------------------ scoring
     @torch.inference_mode()
-    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *, progress: Progress = None) -> list[list[float]]:
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *,
+                      progress: Progress = None) -> list[list[float]]:
         """Summed log-probability of each continuation, one context pass per item."""
         encoded: list[tuple[list[int], list[list[int]]]] = []
         for req in requests:

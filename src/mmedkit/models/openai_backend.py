@@ -134,24 +134,17 @@ class OpenAIModel(LanguageModel):
             return await make(done.put)
 
         fut = asyncio.run_coroutine_threadsafe(main(), loop)
+        fut.add_done_callback(lambda _: done.put(-1))  # wakes the loop below at once
         try:
             while True:
                 try:
-                    n = done.get(timeout=0.1)
+                    n = done.get(timeout=1.0)  # a timeout keeps Ctrl-C responsive
                 except queue.Empty:
-                    if fut.done():
-                        break
                     continue
+                if n < 0:
+                    return fut.result()
                 if progress:
                     progress(n)
-            while True:
-                try:
-                    n = done.get_nowait()
-                except queue.Empty:
-                    break
-                if progress:
-                    progress(n)
-            return fut.result()
         except BaseException:
             fut.cancel()
             raise

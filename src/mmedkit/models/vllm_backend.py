@@ -69,7 +69,8 @@ class VLLMModel(LanguageModel):
             progress(len(requests))
         return [stop_at(o.outputs[0].text, r.stop) for o, r in zip(outs, requests, strict=True)]
 
-    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *, progress: Progress = None) -> list[list[float]]:
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *,
+                      progress: Progress = None) -> list[list[float]]:
         """Sum of prompt log-probabilities over each continuation's tokens."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt

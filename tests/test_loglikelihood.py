@@ -43,3 +43,18 @@ def test_chat_format_scoring_uses_template(tiny_model) -> None:
     fast = tiny_model.loglikelihood([req])[0]
     naive = [tiny_model.loglikelihood_naive(text, c, special=False) for c in req.continuations]
     assert fast == pytest.approx(naive, abs=1e-4)
+
+
+@pytest.mark.parametrize("fmt", ["study", "chat"])
+def test_tail_tokenization_shortcut_matches_full_retokenization(tiny_model, fmt: str) -> None:
+    items = load_benchmark("demo")
+    used = 0
+    for it in items:
+        req, _ = loglikelihood_request(it, PromptConfig(format=fmt))
+        text, special = tiny_model.render(req.context, req.continuation_prefix)
+        ctx, conts = tiny_model.encode_request(text, req.continuations, special)
+        for cont, ids in zip(req.continuations, conts, strict=True):
+            full_ctx, full_cont = tiny_model.split_continuation(text, cont, special)
+            assert (ctx, ids) == (full_ctx, full_cont)
+        used += len(tiny_model._tail_memo) > 0
+    assert used == len(items)  # the shortcut was available for every prompt

@@ -27,6 +27,7 @@ from mmedkit.models.base import (
 )
 
 Progress = Callable[[int], None] | None
+_TAIL_TOKENS = 4
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
            "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -134,6 +135,7 @@ class HFModel(LanguageModel):
         self.max_candidate_rows = max(1, max_candidate_rows)
         self.max_length = max_length or getattr(self.model.config, "max_position_embeddings", None)
         self._cache_kw = _cache_kwarg(self.model)
+        self._tail_memo: dict[tuple[str, str], tuple[list[int], list[int] | None]] = {}
 
     # ------------------------------------------------------------------ text
     def render(self, prompt: Prompt, suffix: str = "") -> tuple[str, bool]:
@@ -158,6 +160,46 @@ class HFModel(LanguageModel):
             return ctx, whole[len(ctx):]
         return ctx, self.encode(continuation, False)
 
+    def encode_request(self, context: str, continuations: Sequence[str],
+                       special: bool) -> tuple[list[int], list[list[int]]]:
+        """Context tokens once, and each continuation's tokens as :meth:`split_continuation` gives them.
+
+        Re-tokenizing the whole context for every candidate is the slow part of scoring on a
+        small model, so each continuation is tokenized after only the last few context tokens
+        (memoized: every MMedBench prompt ends in the same ``###Answer: OPTION``). That shortcut
+        is taken only when the tail tokenizes in isolation exactly as inside the context;
+        otherwise the full context is re-tokenized.
+        """
+        if not getattr(self.tokenizer, "is_fast", False):
+            return self.encode(context, special), [self.split_continuation(context, c, special)[1]
+                                                   for c in continuations]
+        enc = self.tokenizer(context, add_special_tokens=special, return_offsets_mapping=True)
+        ctx, offsets = list(enc["input_ids"]), enc["offset_mapping"]
+        out = []
+        for cont in continuations:
+            ids = self._tail_continuation(context, ctx, offsets, cont)
+            out.append(ids if ids is not None else self.split_continuation(context, cont, special)[1])
+        return ctx, out
+
+    def _tail_continuation(self, context: str, ctx: list[int], offsets: Sequence[tuple[int, int]],
+                           cont: str) -> list[int] | None:
+        if len(ctx) <= _TAIL_TOKENS + 1:
+            return None
+        start, end = offsets[-_TAIL_TOKENS]
+        if end <= start or offsets[-1][1] != len(context):
+            return None
+        key = (context[start:], cont)
+        hit = self._tail_memo.get(key)
+        if hit is None:
+            tail_ids = self.encode(key[0], False)
+            whole = self.encode(key[0] + cont, False)
+            ok = whole[: len(tail_ids)] == tail_ids and len(whole) > len(tail_ids)
+            hit = (tail_ids, whole[len(tail_ids):] if ok else None)
+            if len(self._tail_memo) < 100_000:
+                self._tail_memo[key] = hit
+        tail_ids, cont_ids = hit
+        return cont_ids if cont_ids is not None and tail_ids == ctx[-_TAIL_TOKENS:] else None
+
     # ------------------------------------------------------------ scoring
     @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *,
@@ -166,8 +208,7 @@ class HFModel(LanguageModel):
         encoded: list[tuple[list[int], list[list[int]]]] = []
         for req in requests:
             ctx_text, special = self.render(req.context, req.continuation_prefix)
-            ctx_ids = self.encode(ctx_text, special)
-            conts = [self.split_continuation(ctx_text, c, special)[1] for c in req.continuations]
+            ctx_ids, conts = self.encode_request(ctx_text, req.continuations, special)
             if not conts or any(not c for c in conts):
                 raise BackendError("every log-likelihood request needs non-empty continuations")
             encoded.append((ctx_ids, conts))

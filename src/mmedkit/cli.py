@@ -21,8 +21,14 @@ console = Console()
 err = Console(stderr=True)
 
 
+def _say(label: str, style: str, message: object, *, stream: Console = err) -> None:
+    """Print ``label: message`` unwrapped, with the message taken literally (paths, brackets)."""
+    stream.print(f"[{style}]{label}:[/] ", end="")
+    stream.print(str(message), markup=False, highlight=False, soft_wrap=True)
+
+
 def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}")
+    _say("error", "bold red", exc)
     return typer.Exit(code=2)
 
 
@@ -91,7 +97,7 @@ def bench_run(
         raise _fail(exc) from exc
     console.print(console_table(results))
     for line in results["data"]["skipped"]:
-        err.print(f"[yellow]skipped[/]: {line}")
+        _say("skipped", "yellow", line)
     console.print(f"results: {out / 'results.json'}  summary: {out / 'summary.md'}")
 
 
@@ -112,13 +118,13 @@ def bench_validate(
         try:
             items = load_benchmark(data, split=split, langs=langs, skip_invalid=skip_invalid, report=report)
         except DataError as exc:
-            err.print(f"[yellow]{split}[/]: {exc}")
+            _say(split, "yellow", exc)
             continue
         multi = sum(len(it.answer) > 1 for it in items)
         console.print(f"{split}: {len(items)} items {report.loaded} ({multi} multi-answer)")
         for line in report.skipped:
             bad += "not found" not in line
-            err.print(f"  [yellow]skipped[/]: {line}")
+            _say("  skipped", "yellow", line)
     if bad:
         raise typer.Exit(code=1)
 
@@ -179,7 +185,7 @@ def demo(
             runs.append(("smollm2-135m", str(default_model_dir()), "SmolLM2-135M-Instruct, a real but very small "
                          "general model: expect near-chance medical accuracy"))
         except BackendError as exc:
-            err.print(f"[yellow]skipping the embedded model[/]: {exc}")
+            _say("skipping the embedded model", "yellow", exc)
     for name, path, note in runs:
         cfg = RunConfig(model=path, data="demo", mode="loglikelihood")
         results = run_benchmark(cfg, out / name, console=console)

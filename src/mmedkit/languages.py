@@ -18,7 +18,7 @@ _CJK_CHAR = (
     r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]"
 )
 _WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
-_CJK_SPLIT_RE = re.compile(rf"{_CJK_CHAR}|[^\W\d_]+|\d+(?:[.,]\d+)*", re.UNICODE)
+_CJK_SPLIT_RE = re.compile(rf"{_CJK_CHAR}|(?:(?!{_CJK_CHAR})[^\W\d_])+|\d+(?:[.,]\d+)*", re.UNICODE)
 _CJK_PUNCT_RE = re.compile(r"[\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
 
 Segmenter = Callable[[str], list[str]]

@@ -14,12 +14,14 @@ model's chat template (HF) or send them to a chat endpoint (OpenAI-compatible se
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 Message = dict[str, str]
 Prompt = str | list[Message]
+Progress = Callable[[int], None] | None
+"""Called with the number of requests just finished (drives progress bars)."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,12 @@ class LanguageModel(ABC):
     backend_name: str = "base"
 
     @abstractmethod
-    def generate(self, requests: Sequence[GenerationRequest], *, progress: Any = None) -> list[str]:
+    def generate(self, requests: Sequence[GenerationRequest], *, progress: Progress = None) -> list[str]:
         """Return one generated text per request, in order."""
 
     @abstractmethod
-    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *, progress: Any = None) -> list[list[float]]:
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], *,
+                      progress: Progress = None) -> list[list[float]]:
         """Return, per request, the summed log-probability of each continuation."""
 
     @abstractmethod

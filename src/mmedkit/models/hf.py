@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -22,11 +22,11 @@ from mmedkit.models.base import (
     LanguageModel,
     LoglikelihoodRequest,
     ModelInfo,
+    Progress,
     Prompt,
     stop_at,
 )
 
-Progress = Callable[[int], None] | None
 _TAIL_TOKENS = 4
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,

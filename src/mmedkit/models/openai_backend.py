@@ -34,13 +34,13 @@ from mmedkit.models.base import (
     LanguageModel,
     LoglikelihoodRequest,
     ModelInfo,
+    Progress,
     Prompt,
     stop_at,
 )
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int], None] | None
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 _MAX_DELAY = 60.0

@@ -7,7 +7,7 @@ candidates is computed once by the engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from mmedkit.models.base import (
@@ -16,11 +16,10 @@ from mmedkit.models.base import (
     LanguageModel,
     LoglikelihoodRequest,
     ModelInfo,
+    Progress,
     Prompt,
     stop_at,
 )
-
-Progress = Callable[[int], None] | None
 
 
 class VLLMModel(LanguageModel):

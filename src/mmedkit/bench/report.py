@@ -76,13 +76,14 @@ def plot_chart(results: dict[str, Any], path: Path) -> Path:
     ours = [r["accuracy"] or 0.0 for r in rows] + [results["metrics"]["overall"]["macro_accuracy"] or 0.0]
     series = [(results["model"]["model"].rstrip("/").split("/")[-1] + " (this run)", ours)]
     for name, ref in REFERENCE_ACCURACY.items():
-        series.append((name, [ref.get(c) if ref.get(c) is not None else np.nan for c in codes]))
+        series.append((f"{name}, published", [ref.get(c) if ref.get(c) is not None else np.nan for c in codes]))
     x = np.arange(len(codes))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(codes)), 4.2), dpi=120)
+    palette = ["#b2182b", "#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860", "#da8bc3"]
     for i, (name, vals) in enumerate(series):
         ax.bar(x + (i - (len(series) - 1) / 2) * width, vals, width, label=name,
-               color="#d62728" if i == 0 else None, alpha=1.0 if i == 0 else 0.55)
+               color=palette[i % len(palette)], alpha=1.0 if i == 0 else 0.6)
     lo = [r["ci95"][0] for r in rows] + [results["metrics"]["overall"]["macro_ci95"][0]]
     hi = [r["ci95"][1] for r in rows] + [results["metrics"]["overall"]["macro_ci95"][1]]
     xs = x - (len(series) - 1) / 2 * width

@@ -25,6 +25,7 @@ def test_embedded_smollm2_converts_loads_and_answers(tmp_path: Path, monkeypatch
         pytest.skip(str(exc))
     path = default_model_dir(tmp_path / "smol")
     assert (path / "model.safetensors").is_file() and not list(path.glob("*.gguf"))
+    assert "quantization_config" not in (path / "config.json").read_text()
     model = HFModel(str(path))
     assert model.info().details["parameters"] > 100_000_000
     msgs = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]

@@ -40,16 +40,20 @@ def gguf_path() -> Path:
 def default_model_dir(out: str | os.PathLike[str] | None = None, *, force: bool = False) -> Path:
     """Return a local safetensors checkpoint of SmolLM2-135M-Instruct, converting it on first use."""
     target = Path(out) if out else cache_root() / "models" / MODEL_NAME
-    if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file() and not force:
+    ready = (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
+    if ready and not force and "quantization_config" not in (target / "config.json").read_text(encoding="utf-8"):
         return target
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     gguf = gguf_path()
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     src = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    config = src.config
-    config.tie_word_embeddings = True
+    # A plain config: no GGUF quantization_config, so the checkpoint loads like any other.
+    settings = {k: v for k, v in src.config.to_dict().items()
+                if k not in {"quantization_config", "_name_or_path", "_model_name_or_path", "architectures",
+                             "transformers_version", "dtype", "torch_dtype"}}
+    config = LlamaConfig(**{**settings, "tie_word_embeddings": True})
     plain = LlamaForCausalLM(config)
     missing, unexpected = plain.load_state_dict(src.state_dict(), strict=False)
     missing = [k for k in missing if k != "lm_head.weight"]

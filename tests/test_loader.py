@@ -115,3 +115,29 @@ def test_hub_id_offline_gives_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match="Henrychur/MMedBench.*Hugging Face hub"):
         load_benchmark("Henrychur/MMedBench")
+
+
+def test_zip_archive_in_mmedbench_layout_is_extracted_and_found(tmp_path: Path) -> None:
+    """The hub copy of MMedBench is a single MMedBench.zip; its nested layout must be found."""
+    import zipfile
+
+    from mmedkit.bench.loader import extract_zip, find_layout_root
+
+    archive = tmp_path / "MMedBench.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for split in ("Train", "Test"):
+            for lang in ("English", "French"):
+                src = demo_root() / split / f"{lang}.jsonl"
+                zf.write(src, f"MMedBench/{split}/{lang}.jsonl")
+        zf.writestr("__MACOSX/MMedBench/._Test", "")
+    root = find_layout_root(extract_zip(archive, tmp_path / "out"))
+    assert root == tmp_path / "out" / "MMedBench"
+    items = load_benchmark(root)
+    assert {it.language for it in items} == {"en", "fr"} and len(items) == 20
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape.txt", "x")
+    with pytest.raises(DataError, match="unsafe path"):
+        extract_zip(evil, tmp_path / "evil")
+    assert not (tmp_path / "escape.txt").exists()

@@ -58,7 +58,8 @@ def _download_from_hub(repo_id: str) -> Path:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise DataError("reading from the hub needs huggingface_hub: pip install 'mmedkit[eval]'") from exc
     try:
-        local = snapshot_download(repo_id=repo_id, repo_type="dataset", allow_patterns=["*.jsonl", "*/*.jsonl"])
+        local = snapshot_download(repo_id=repo_id, repo_type="dataset",
+                                  allow_patterns=["*.jsonl", "**/*.jsonl", "*.zip", "README.md"])
     except Exception as exc:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = ("HF_HUB_OFFLINE=1 is set and the dataset is not in the local cache" if offline else
@@ -67,12 +68,51 @@ def _download_from_hub(repo_id: str) -> Path:
                         f"{type(exc).__name__}: {exc}. {hint}; or pass a local folder with "
                         f"Train/ and Test/ JSONL files") from exc
     root = Path(local)
-    # Some snapshots nest the layout one folder down.
-    if not (root / "Test").is_dir():
-        for sub in root.rglob("Test"):
-            if sub.is_dir():
-                return sub.parent
-    return root
+    zips = sorted(root.glob("*.zip"))
+    if zips and find_layout_root(root) is None:
+        from mmedkit.models.embedded import cache_root
+
+        dest = cache_root() / "data" / repo_id.replace("/", "--") / root.name
+        if find_layout_root(dest) is None:
+            for z in zips:
+                extract_zip(z, dest)
+        root = dest
+    found = find_layout_root(root)
+    if found is None:
+        raise DataError(f"dataset {repo_id!r} has no Test/ folder of <Language>.jsonl files (looked in {root})")
+    return found
+
+
+def find_layout_root(root: Path) -> Path | None:
+    """The folder under ``root`` (itself included) holding a ``Test/`` or ``Train/`` of JSONL files."""
+    if not root.is_dir():
+        return None
+    nested = {p.parent.parent for p in root.rglob("*.jsonl") if p.parent.name in SPLITS.values()}
+    for cand in [root, *sorted(nested)]:
+        if any((cand / name).is_dir() for name in SPLITS.values()):
+            return cand
+    return None
+
+
+def extract_zip(path: Path, dest: Path) -> Path:
+    """Extract ``path`` into ``dest`` atomically, refusing members that would escape ``dest``."""
+    import shutil
+    import zipfile
+
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with zipfile.ZipFile(path) as zf:
+        for member in zf.namelist():
+            target = (tmp / member).resolve()
+            if not target.is_relative_to(tmp.resolve()):
+                raise DataError(f"unsafe path {member!r} in archive", path=str(path))
+            if member.startswith("__MACOSX/"):
+                continue
+            zf.extract(member, tmp)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
 
 
 def _as_bool(value: Any) -> bool | None:

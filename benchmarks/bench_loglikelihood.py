@@ -86,7 +86,12 @@ def run_lm_eval(model_dir: str, reqs, golds: list[int], batch_size: int) -> tupl
         "doc_to_target: gold\n"
         'target_delimiter: ""\n'
         "metric_list:\n  - metric: acc\n", encoding="utf-8")
-    lm = HFLM(pretrained=model_dir, dtype="float32", device="cpu", batch_size=batch_size, add_bos_token=True)
+    from transformers import AutoTokenizer
+
+    # Prompts as mmedkit tokenizes them: with BOS exactly when the tokenizer itself adds one.
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    adds_bos = tok.bos_token_id is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
+    lm = HFLM(pretrained=model_dir, dtype="float32", device="cpu", batch_size=batch_size, add_bos_token=adds_bos)
     tm = TaskManager(include_path=str(tmp))
     from lm_eval.api.instance import Instance
 

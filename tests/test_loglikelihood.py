@@ -58,3 +58,18 @@ def test_tail_tokenization_shortcut_matches_full_retokenization(tiny_model, fmt:
             assert (ctx, ids) == (full_ctx, full_cont)
         used += len(tiny_model._tail_memo) > 0
     assert used == len(items)  # the shortcut was available for every prompt
+
+
+def test_shared_preamble_is_computed_once_and_reused(tiny_model_dir) -> None:
+    from mmedkit.models.hf import HFModel
+
+    model = HFModel(str(tiny_model_dir), batch_size=4)
+    items = load_benchmark("demo", langs="es", limit=9)
+    reqs = [loglikelihood_request(it, PromptConfig())[0] for it in items]
+    scores = model.loglikelihood(reqs)
+    assert len(model._prefix_memo) == 1  # one Spanish preamble, shared by three batches
+    (prefix,) = model._prefix_memo
+    assert len(prefix) >= 40
+    assert model.tokenizer.decode(prefix, skip_special_tokens=True).startswith("Below is an instruction")
+    for req, got in zip(reqs, scores, strict=True):
+        assert got == pytest.approx([model.loglikelihood_naive(req.context, c) for c in req.continuations], abs=1e-4)

@@ -27,7 +27,19 @@ from mmedkit.models.base import (
     stop_at,
 )
 
+KV = list[tuple[torch.Tensor, torch.Tensor]]
 _TAIL_TOKENS = 4
+_GROUP_TOKENS = 48
+
+
+def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
+    """Number of leading tokens all sequences share."""
+    first, n = seqs[0], min(len(s) for s in seqs)
+    for i in range(n):
+        tok = first[i]
+        if any(s[i] != tok for s in seqs):
+            return i
+    return n
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
            "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -125,7 +137,7 @@ class HFModel(LanguageModel):
     def __init__(self, model: str, *, dtype: str = "auto", device: str | None = None,
                  adapter: str | None = None, batch_size: int = 8, max_candidate_rows: int = 256,
                  trust_remote_code: bool = False, revision: str | None = None,
-                 max_length: int | None = None) -> None:
+                 max_length: int | None = None, min_shared_prefix: int = 16) -> None:
         self.name = model
         self.adapter = adapter
         self.model, self.tokenizer, self.device, self.dtype = load_model_and_tokenizer(
@@ -135,6 +147,8 @@ class HFModel(LanguageModel):
         self.max_candidate_rows = max(1, max_candidate_rows)
         self.max_length = max_length or getattr(self.model.config, "max_position_embeddings", None)
         self._cache_kw = _cache_kwarg(self.model)
+        self.min_shared_prefix = min_shared_prefix
+        self._prefix_memo: dict[tuple[int, ...], KV] = {}
         self._tail_memo: dict[tuple[str, str], tuple[list[int], list[int] | None]] = {}
 
     # ------------------------------------------------------------------ text
@@ -212,7 +226,9 @@ class HFModel(LanguageModel):
             if not conts or any(not c for c in conts):
                 raise BackendError("every log-likelihood request needs non-empty continuations")
             encoded.append((ctx_ids, conts))
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
+        # Contexts sharing their opening tokens go together (so their common part is computed once),
+        # longest first within such a group (little padding).
+        order = sorted(range(len(encoded)), key=lambda i: (encoded[i][0][:_GROUP_TOKENS], -len(encoded[i][0])))
         results: list[list[float]] = [[] for _ in encoded]
         batch: list[int] = []
         rows = 0
@@ -233,21 +249,8 @@ class HFModel(LanguageModel):
 
     def _score_batch(self, enc: list[tuple[list[int], list[list[int]]]], ids: list[int],
                      results: list[list[float]]) -> None:
-        pad = self.tokenizer.pad_token_id
-        dev = self.device
-        ctx_len = max(len(c) for c, _ in enc)
-        # 1. one pass over the left-padded contexts
-        ctx_ids = torch.full((len(enc), ctx_len), pad, dtype=torch.long)
-        ctx_mask = torch.zeros((len(enc), ctx_len), dtype=torch.long)
-        for b, (c, _) in enumerate(enc):
-            ctx_ids[b, ctx_len - len(c):] = torch.tensor(c)
-            ctx_mask[b, ctx_len - len(c):] = 1
-        ctx_ids, ctx_mask = ctx_ids.to(dev), ctx_mask.to(dev)
-        pos = (ctx_mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ctx_ids, attention_mask=ctx_mask, position_ids=pos, use_cache=True,
-                         logits_to_keep=1)
-        first_lp = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        kv = _layer_kv(_output_cache(out))
+        # 1. one pass over the contexts (after their shared leading tokens, when there are some)
+        first_lp, kv, ctx_mask = self._encode_contexts([c for c, _ in enc])
         # 2. every candidate of the batch in one (or a few) passes over the shared cache
         flat = [(b, cont) for b, (_, conts) in enumerate(enc) for cont in conts]
         scores: list[float] = []
@@ -258,6 +261,52 @@ class HFModel(LanguageModel):
         for b, (_, conts) in enumerate(enc):
             results[ids[b]] = scores[k:k + len(conts)]
             k += len(conts)
+
+    def _encode_contexts(self, contexts: list[list[int]]) -> tuple[torch.Tensor, KV, torch.Tensor]:
+        """Run the contexts; return next-token log-probs, the KV cache and the attention mask.
+
+        Leading tokens common to every context of the batch (the instruction preamble that all
+        MMedBench prompts of a language share) are computed once and memoized across batches;
+        only the rest of each context is run, left-padded after the shared part.
+        """
+        dev, pad = self.device, self.tokenizer.pad_token_id
+        if len(contexts) > 1:
+            shared = _common_prefix_len(contexts)
+        else:  # a lone context reuses a memoized prefix when it starts with one
+            shared = max((len(p) for p in self._prefix_memo if tuple(contexts[0][:len(p)]) == p), default=0)
+        shared = min(shared, min(len(c) for c in contexts) - 1)
+        if shared < self.min_shared_prefix:
+            shared = 0
+        prefix_kv = self._prefix_cache(tuple(contexts[0][:shared])) if shared else []
+        rest = [c[shared:] for c in contexts]
+        width = max(len(r) for r in rest)
+        rest_ids = torch.full((len(rest), width), pad, dtype=torch.long)
+        rest_mask = torch.zeros((len(rest), width), dtype=torch.long)
+        for b, r in enumerate(rest):
+            rest_ids[b, width - len(r):] = torch.tensor(r)
+            rest_mask[b, width - len(r):] = 1
+        rest_ids, rest_mask = rest_ids.to(dev), rest_mask.to(dev)
+        mask = torch.cat([torch.ones((len(rest), shared), dtype=torch.long, device=dev), rest_mask], dim=1)
+        pos = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
+        kwargs: dict[str, Any] = {}
+        if shared:
+            zeros = torch.zeros(len(rest), dtype=torch.long, device=dev)
+            kwargs[self._cache_kw] = _gather_cache(prefix_kv, zeros, self.model.config)
+        out = self.model(input_ids=rest_ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                         logits_to_keep=1, **kwargs)
+        first_lp = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        return first_lp, _layer_kv(_output_cache(out)), mask
+
+    def _prefix_cache(self, prefix: tuple[int, ...]) -> KV:
+        """KV cache of ``prefix`` (batch of one), memoized for the most recent prefixes."""
+        hit = self._prefix_memo.get(prefix)
+        if hit is None:
+            out = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
+            hit = [(k.clone(), v.clone()) for k, v in _layer_kv(_output_cache(out))]
+            if len(self._prefix_memo) >= 8:
+                self._prefix_memo.pop(next(iter(self._prefix_memo)))
+            self._prefix_memo[prefix] = hit
+        return hit
 
     def _score_candidates(self, chunk: list[tuple[int, list[int]]], kv: list[tuple[torch.Tensor, torch.Tensor]],
                           ctx_mask: torch.Tensor, first_lp: torch.Tensor) -> list[float]:

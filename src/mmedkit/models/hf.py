@@ -100,7 +100,9 @@ def load_model_and_tokenizer(model: str, *, dtype: str = "auto", device: str | N
 
 
 def _cache_kwarg(model: Any) -> str:
-    params = inspect.signature(model.forward).parameters
+    """``cache`` (transformers >= 5.20) or ``past_key_values``, as the underlying model names it."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(base.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
 

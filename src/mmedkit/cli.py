@@ -74,6 +74,9 @@ def bench_run(
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count malformed records instead of failing.")]
     = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    suite: Annotated[str | None, typer.Option(help="english-medical: --data is a suite built by `mmed bench build` "
+                                                   "and every task is run and reported as the study's Table 3.")]
+    = None,
 ) -> None:
     """Evaluate a model on MMedBench-style multiple-choice QA."""
     from mmedkit.bench.engine import RunConfig, run_benchmark
@@ -89,6 +92,9 @@ def bench_run(
                             "base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency,
                             "tokenizer": tokenizer, "tensor_parallel_size": tensor_parallel_size,
                             "trust_remote_code": trust_remote_code or None})
+        if suite is not None:
+            _run_suite(suite, cfg, out, progress)
+            return
         results = run_benchmark(cfg, out, console=console, show_progress=progress)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: finished items are cached; rerun the same command to resume.")
@@ -99,6 +105,154 @@ def bench_run(
     for line in results["data"]["skipped"]:
         _say("skipped", "yellow", line)
     console.print(f"results: {out / 'results.json'}  summary: {out / 'summary.md'}")
+
+
+def _run_suite(suite: str, cfg: object, out: Path, progress: bool) -> None:
+    from mmedkit.bench.suite_run import run_suite
+    from mmedkit.bench.suites import get_suite
+
+    if not get_suite(suite).per_task:
+        raise ValueError(f"suite {suite!r} is one MMedBench-layout folder: run it with --data DIR, without --suite")
+    summary = run_suite(cfg, out, console=console, show_progress=progress)  # type: ignore[arg-type]
+    console.print((out / "suite_summary.md").read_text(encoding="utf-8"), markup=False)
+    console.print(f"average {summary['average']}; results: {out / 'suite_results.json'}")
+
+
+def _options(pairs: list[str] | None) -> dict[str, object]:
+    """``key=value`` pairs; values parsed as JSON when they can be (true, 3, ["a"])."""
+    import json
+
+    out: dict[str, object] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+@bench_app.command("import")
+def bench_import(
+    source: Annotated[str, typer.Argument(help="Source name (see `mmed bench list`).")],
+    path: Annotated[Path, typer.Argument(help="The source's file or folder, as its authors publish it.")],
+    out: Annotated[Path, typer.Option(help="Output folder in the MMedBench layout.")],
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Importer option KEY=VALUE, "
+                                                     "e.g. keep_images=true.")] = None,
+) -> None:
+    """Convert one benchmark source to the MMedBench layout."""
+    from mmedkit.bench.items import DataError
+    from mmedkit.bench.sources import counts, import_source
+
+    try:
+        result = import_source(source, path, out, **_options(option))
+    except (DataError, ValueError, TypeError) as exc:
+        raise _fail(exc) from exc
+    for key, n in counts(result.items).items():
+        console.print(f"{key}: {n}")
+    for reason, n in result.dropped.items():
+        _say("dropped", "yellow", f"{n} ({reason})")
+    for note in result.notes:
+        _say("note", "cyan", note, stream=console)
+    console.print(f"wrote {out}")
+
+
+@bench_app.command("build")
+def bench_build(
+    suite: Annotated[str, typer.Argument(help="mmedbench-open | english-medical")],
+    sources: Annotated[Path, typer.Option(help="Folder holding the sources as their authors publish them.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    source: Annotated[list[str] | None, typer.Option("--source", help="NAME=PATH for a source stored elsewhere.")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Seed of the IgakuQA split.")] = 20240924,
+) -> None:
+    """Assemble a suite from the original sources and say how it differs from MMedBench."""
+    from mmedkit.bench.items import DataError
+    from mmedkit.bench.suites import MMEDBENCH_COUNTS, build_suite
+
+    try:
+        overrides = {k: Path(str(v)) for k, v in _options(source).items()}
+        report = build_suite(suite, sources, out, overrides=overrides, seed=seed)
+    except (DataError, ValueError) as exc:
+        raise _fail(exc) from exc
+    from rich.table import Table
+
+    table = Table(title=f"{suite} -> {out}")
+    for col in ("part", "train", "test", "MMedBench train", "MMedBench test"):
+        table.add_column(col, justify="left" if col == "part" else "right")
+    for key, c in report.counts.items():
+        ref = MMEDBENCH_COUNTS.get(key) if suite == "mmedbench-open" else None
+        table.add_row(key, str(c.get("train", "–")), str(c.get("test", "–")),
+                      str(ref[0]) if ref else "–", str(ref[1]) if ref else "–")
+    console.print(table)
+    for line in report.differences:
+        _say("differs from MMedBench", "yellow", line, stream=console)
+    for line in report.missing:
+        _say("missing", "yellow", line)
+    for part, dropped in report.dropped.items():
+        _say("dropped", "cyan", f"{part}: " + ", ".join(f"{n} {r}" for r, n in dropped.items()), stream=console)
+
+
+@bench_app.command("list")
+def bench_list() -> None:
+    """Available sources and suites, with item counts and licenses."""
+    from rich.table import Table
+
+    from mmedkit.bench.suites import SUITES, describe_sources, reference_counts
+
+    table = Table(title="Sources (`mmed bench import NAME PATH --out DIR`)")
+    for col in ("name", "lang", "benchmark", "license", "input"):
+        table.add_column(col)
+    for s in describe_sources():
+        table.add_row(s["name"], s["language"], s["title"], s["license"], s["expects"])
+    console.print(table)
+    suites = Table(title="Suites (`mmed bench build NAME --sources DIR --out DIR`)")
+    for col in ("name", "contents", "items (train / test)"):
+        suites.add_column(col)
+    for name, spec in SUITES.items():
+        counts = reference_counts(name)
+        text = ", ".join(f"{k} {v.get('train', '–')}/{v['test']}" for k, v in counts.items())
+        suites.add_row(name, spec.description, text)
+    console.print(suites)
+
+
+@bench_app.command("overlap")
+def bench_overlap(
+    suite: Annotated[str, typer.Option(help="Benchmark folder (MMedBench layout or a built suite) or 'demo'.")],
+    corpus: Annotated[list[Path], typer.Option(help="Corpus file/folder (JSONL, Parquet, text) or a benchmark "
+                                                    "folder whose Train split is checked.")],
+    split: Annotated[str, typer.Option(help="Benchmark split to check.")] = "test",
+    text_field: Annotated[str, typer.Option(help="Text field of JSONL/Parquet corpora.")] = "text",
+    out: Annotated[Path | None, typer.Option(help="Write the full report (flagged ids) as JSON here.")] = None,
+) -> None:
+    """Flag test questions sharing a word 13-gram (char 50-gram for zh/ja) with a corpus."""
+    import itertools
+
+    from mmedkit.bench.items import DataError
+    from mmedkit.bench.loader import load_benchmark
+    from mmedkit.bench.overlap import find_overlap, iter_corpus
+    from mmedkit.bench.suites import MANIFEST, suite_tasks
+    from mmedkit.utils import atomic_write_json
+
+    try:
+        root = Path(suite)
+        folders = (list(suite_tasks(root).values()) if (root / MANIFEST).is_file() and not (root / "Test").is_dir()
+                   else [suite])
+        items = [it for f in folders for it in load_benchmark(f, split=split, skip_invalid=True)]
+        docs = itertools.chain.from_iterable(iter_corpus(c, text_field) for c in corpus)
+        with console.status("scanning corpus ..."):
+            report = find_overlap(items, docs)
+    except (DataError, ValueError, OSError) as exc:
+        raise _fail(exc) from exc
+    summary = report.summary()
+    for lang, row in summary["per_language"].items():
+        console.print(f"{lang}: {row['flagged']} of {row['items']} test items overlap ({row['rate']}%)")
+    console.print(f"{summary['documents_scanned']} corpus documents scanned ({summary['criterion']})")
+    if out:
+        atomic_write_json(out, summary)
+        console.print(f"report: {out}")
 
 
 @bench_app.command("validate")

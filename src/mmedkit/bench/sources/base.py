@@ -1,0 +1,98 @@
+"""The importer interface shared by every benchmark source."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmedkit.bench.items import DataError, Item
+
+
+@dataclass
+class SourceResult:
+    """What an importer produced: items, and what it left out and why (reason -> count)."""
+
+    items: list[Item]
+    dropped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` records left out for ``reason``."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + n
+
+
+@dataclass(frozen=True)
+class Source:
+    """A benchmark source: its language, license, accepted input and the function that reads it."""
+
+    name: str
+    language: str
+    title: str
+    license: str
+    expects: str
+    """The input this importer accepts (a file or folder), for error messages and ``mmed bench list``."""
+    reader: Callable[..., SourceResult]
+    homepage: str = ""
+
+    def run(self, path: Path, **options: Any) -> SourceResult:
+        """Read ``path`` into MMedBench items."""
+        return self.reader(path, **options)
+
+
+SOURCES: dict[str, Source] = {}
+
+
+def register(name: str, *, language: str, title: str, license: str, expects: str,
+             homepage: str = "") -> Callable[[Callable[..., SourceResult]], Callable[..., SourceResult]]:
+    """Decorator registering a reader function as source ``name``."""
+
+    def wrap(fn: Callable[..., SourceResult]) -> Callable[..., SourceResult]:
+        SOURCES[name] = Source(name, language, title, license, expects, fn, homepage)
+        return fn
+
+    return wrap
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for each non-blank line; a bad line raises DataError naming it."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                rec = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"malformed JSON: {exc.msg}", path=str(path), line=lineno) from exc
+            if not isinstance(rec, dict):
+                raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=str(path), line=lineno)
+            yield lineno, rec
+
+
+def read_json(path: Path) -> Any:
+    """A whole JSON file; a parse error names the file, line and column."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=str(path), line=exc.lineno) from exc
+
+
+def require(rec: dict[str, Any], key: str, kind: type | tuple[type, ...], *, path: Path, line: int | str) -> Any:
+    """``rec[key]`` checked to be of ``kind`` (non-empty for strings), else a DataError naming the record."""
+    if key not in rec:
+        raise DataError(f"missing field (expected {_kind(kind)})", path=str(path), line=line, field=key)
+    value = rec[key]
+    if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
+        raise DataError(f"expected {_kind(kind)}, got {value!r:.80}", path=str(path), line=line, field=key)
+    return value
+
+
+def _kind(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({"str": "a non-empty string", "dict": "an object", "list": "a list", "int": "an integer"}
+                       .get(k.__name__, k.__name__) for k in kinds)
+
+
+LETTERS = "ABCDEFGHIJ"

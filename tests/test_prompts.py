@@ -50,3 +50,27 @@ def test_fewshot_is_deterministic_same_language_and_excludes_item() -> None:
     assert [m["role"] for m in msgs] == ["system"] + ["user", "assistant"] * 3 + ["user"]
     text = build_prompt(item, PromptConfig(fewshot=3), a)
     assert text.count("### Response:") == 4
+
+
+def test_japanese_choose_k_narrows_candidates_and_survives_round_trip(tmp_path) -> None:
+    import json
+
+    from mmedkit.bench.loader import load_benchmark as load
+
+    root = tmp_path / "Test"
+    root.mkdir()
+    opts = {k: f"選択肢{k}" for k in "ABCDE"}
+    recs = [{"question": "正しいのはどれか。2つ選べ。", "options": opts, "answer_idx": ["A", "C"]},
+            {"question": "正しいのはどれか。", "options": opts, "answer_idx": "B"},
+            {"question": "誤っているのはどれか。３つ選べ。", "options": opts, "answer_idx": "A,B,E"}]
+    (root / "Japanese.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in recs), encoding="utf-8")
+    two, one, three = load(tmp_path, langs="ja")
+    assert (two.n_answers, two.multi_answer, len(candidates(two))) == (2, True, 10)
+    assert (three.n_answers, len(candidates(three))) == (3, 10)
+    assert one.n_answers is None and one.multi_answer  # same file as multi-answer items: any subset
+    assert len(candidates(one)) == 31
+    from mmedkit.bench.loader import write_benchmark
+
+    write_benchmark([two, one, three], tmp_path / "copy")
+    again = load(tmp_path / "copy", langs="ja")
+    assert [(x.multi_answer, x.n_answers) for x in again] == [(True, 2), (True, None), (True, 3)]

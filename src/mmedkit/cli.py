@@ -191,6 +191,8 @@ def bench_build(
         _say("differs from MMedBench", "yellow", line, stream=console)
     for line in report.missing:
         _say("missing", "yellow", line)
+    for line in report.notes:
+        _say("note", "cyan", line, stream=console)
     for part, dropped in report.dropped.items():
         _say("dropped", "cyan", f"{part}: " + ", ".join(f"{n} {r}" for r, n in dropped.items()), stream=console)
 

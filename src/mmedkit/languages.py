@@ -22,6 +22,18 @@ _CJK_SPLIT_RE = re.compile(rf"{_CJK_CHAR}|(?:(?!{_CJK_CHAR})[^\W\d_])+|\d+(?:[.,
 _CJK_PUNCT_RE = re.compile(r"[\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
 
 Segmenter = Callable[[str], list[str]]
+_JA_CHOOSE_RE = re.compile(r"([1-9１-９])\s*つ選べ")
+
+
+def no_answer_count(question: str) -> int | None:
+    """Questions of most languages do not say how many options to choose."""
+    return None
+
+
+def ja_answer_count(question: str) -> int | None:
+    """Japanese exam questions say how many options to pick: ``2つ選べ`` ("choose two")."""
+    m = _JA_CHOOSE_RE.search(question)
+    return int(m.group(1).translate(str.maketrans("１２３４５６７８９", "123456789"))) if m else None
 
 
 def segment_words(text: str) -> list[str]:
@@ -51,6 +63,8 @@ class Language:
     """False for scripts written without spaces between words (zh, ja)."""
     segmenter: Segmenter
     """Word segmenter used by text metrics and keyword matching."""
+    answer_count: Callable[[str], int | None] = no_answer_count
+    """How many options a question asks for, when its wording says so (None: not stated)."""
 
     def segment(self, text: str) -> list[str]:
         """Segment ``text`` into the units metrics count for this language."""
@@ -69,7 +83,7 @@ LANGUAGES: dict[str, Language] = {
     for lang in (
         Language("en", "English", "English", True, segment_words),
         Language("zh", "Chinese", "中文", False, segment_cjk),
-        Language("ja", "Japanese", "日本語", False, segment_cjk),
+        Language("ja", "Japanese", "日本語", False, segment_cjk, ja_answer_count),
         Language("fr", "French", "Français", True, segment_words),
         Language("ru", "Russian", "Русский", True, segment_words),
         Language("es", "Spanish", "Español", True, segment_words),

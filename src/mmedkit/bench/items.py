@@ -38,6 +38,8 @@ class Item:
     subject: str | None = None
     split: str = "test"
     multi_answer: bool = False
+    n_answers: int | None = None
+    """How many letters the question asks for, when known ("2つ選べ"); narrows the candidates."""
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -56,7 +58,10 @@ class Item:
             "answer": format_answer(self.answer),
             "rationale": self.rationale or "",
             "human_checked": int(bool(self.human_checked)) if self.human_checked is not None else 0,
+            "multi_answer": self.multi_answer,
         }
+        if self.n_answers:
+            rec["n_answers"] = self.n_answers
         meta = dict(self.meta)
         if self.subject:
             meta.setdefault("subject", self.subject)

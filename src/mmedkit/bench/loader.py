@@ -146,6 +146,11 @@ def parse_record(rec: Any, *, language: Language, split: str, path: str, line: i
     subject = rec.get("subject") or meta.get("subject") or meta.get("field") or meta.get("category")
     item_id = str(rec.get("id") or rec.get("realidx") or f"{language.code}-{split}-{line}")
     rationale = rec.get("rationale")
+    n_answers = rec.get("n_answers") if isinstance(rec.get("n_answers"), int) else language.answer_count(question)
+    if isinstance(rec.get("multi_answer"), bool):  # written by mmedkit: the task's own flag per item
+        multi_answer = rec["multi_answer"]
+    elif n_answers:
+        multi_answer = n_answers > 1
     return Item(
         id=item_id,
         language=language.code,
@@ -157,6 +162,7 @@ def parse_record(rec: Any, *, language: Language, split: str, path: str, line: i
         subject=str(subject) if subject else None,
         split=split,
         multi_answer=multi_answer or len(answer) > 1,
+        n_answers=n_answers,
         meta={**meta, "source_file": path, "source_line": line},
     )
 

@@ -107,14 +107,14 @@ def build_prompt(item: Item, cfg: PromptConfig, exemplars: Sequence[Item] = ()) 
 
 
 def candidates(item: Item) -> list[frozenset[str]]:
-    """Answer sets a model may choose: each letter, or every non-empty subset for multi-answer tasks."""
+    """Answer sets a model may choose: each letter; for multi-answer tasks every non-empty subset, or
+    every subset of the size the question asks for ("2つ選べ")."""
     letters = item.letters
     if not item.multi_answer:
         return [frozenset([x]) for x in letters]
-    out: list[frozenset[str]] = []
-    for size in range(1, len(letters) + 1):
-        out.extend(frozenset(c) for c in combinations(letters, size))
-    return out
+    k = item.n_answers or get_language(item.language).answer_count(item.question)
+    sizes = [k] if k and k <= len(letters) else range(1, len(letters) + 1)
+    return [frozenset(c) for size in sizes for c in combinations(letters, size)]
 
 
 def loglikelihood_request(item: Item, cfg: PromptConfig,

@@ -72,7 +72,8 @@ SUITES: dict[str, SuiteSpec] = {
             SourceSpec("igakuqa", ("igakuqa/data", "IgakuQA/data")),
             SourceSpec("frenchmedmcqa", ("frenchmedmcqa/corpus", "FrenchMedMCQA/corpus")),
             SourceSpec("rumeddanet", ("rumeddanet/data/RuMedDaNet", "RuMedDaNet")),
-            SourceSpec("headqa", ("head_qa/data/HEAD", "HEAD")),
+            # MMedBench kept HEAD-QA's image questions (its 2,657 / 2,742 include them): so does this suite.
+            SourceSpec("headqa", ("head_qa/data/HEAD", "HEAD"), {"keep_images": True}),
         ),
     ),
     "english-medical": SuiteSpec(
@@ -101,11 +102,13 @@ class BuildReport:
     missing: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
     dropped: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The manifest written as suite.json."""
         return {"suite": self.suite, "counts": self.counts, "missing": self.missing,
-                "differences_from_mmedbench": self.differences, "dropped": self.dropped}
+                "differences_from_mmedbench": self.differences, "dropped": self.dropped,
+                "notes": self.notes}
 
 
 def get_suite(name: str) -> SuiteSpec:
@@ -162,6 +165,8 @@ def build_suite(name: str, sources: str | Path, out: str | Path, *, overrides: d
             cache[key] = items
             if result.dropped:
                 report.dropped[label] = dict(result.dropped)
+            if src.options.get("keep_images"):
+                report.notes.append(f"{label}: questions that need an image are kept, as MMedBench kept them")
         items = cache[key]
         if spec.per_task:
             task_items = [it for it in items if it.split == "test"]

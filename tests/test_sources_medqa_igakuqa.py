@@ -12,7 +12,8 @@ from mmedkit.bench.items import DataError
 from mmedkit.bench.loader import load_benchmark
 from mmedkit.bench.sources import SourceResult, import_source
 from mmedkit.bench.sources.igakuqa import split_igakuqa
-from mmedkit.bench.sources.medqa import parse_option_block, split_of
+from mmedkit.bench.sources.medqa import split_of
+from mmedkit.bench.sources.packed import parse_packed_options
 
 USMLE = "benchmarks/medqa_usmle_4options/data/medqa/test.jsonl"
 MCMLE = "benchmarks/medqa_mcmle_4options/metadata/test/zh/medqa-mcmle.jsonl"
@@ -129,17 +130,18 @@ def test_medqa_mcmle_accepts_original_records(tmp_path: Path) -> None:
 
 
 def test_option_block_spanning_lines() -> None:
-    options = parse_option_block("(A) first line\ncontinued.\n(B) two.\n(C) 3.5.", path="f", line=1)
+    options = parse_packed_options("(A) first line\ncontinued.\n(B) two.\n(C) 3.5.", path="f", line=1,
+                                   strip_period=True)
     assert options == {"A": "first line\ncontinued", "B": "two", "C": "3.5"}
-    with pytest.raises(DataError, match=r"option \(C\) out of order"):
-        parse_option_block("(A) a.\n(C) c.", path="f", line=1)
+    with pytest.raises(DataError, match=r"option \(C\) where \(B\) was expected"):
+        parse_packed_options("(A) a.\n(C) c.", path="f", line=1)
 
 
 @pytest.mark.parametrize(("records", "line", "field", "message"), [
     ([usmle_record(0), '{"question": "broken"'], 2, None, "malformed JSON"),
     ([usmle_record(0), usmle_record(1, answer="E")], 2, "answer_idx", "answer E is not among the options A,B,C"),
     ([{"question": "q", "option": "(A) x.\n(B) y.\n(C) z.\n(D) w.", "anwer": "(E)"}], 1, "anwer",
-     "answer E is not among the options A,B,C,D"),
+     "answer (E) is not among the options A,B,C,D"),
     ([usmle_record(0), usmle_record(1), {k: v for k, v in usmle_record(2).items() if k != "question"}], 3,
      "question", "missing field"),
 ])

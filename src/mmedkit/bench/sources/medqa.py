@@ -20,6 +20,7 @@ from typing import Any
 
 from mmedkit.bench.items import DataError, Item, parse_answer
 from mmedkit.bench.sources.base import LETTERS, SourceResult, iter_jsonl, register, require
+from mmedkit.bench.sources.packed import parse_packed_answer, parse_packed_options
 
 MEDQA_HOME = "https://github.com/jind11/MedQA"
 
@@ -32,41 +33,6 @@ def split_of(path: Path) -> str | None:
     """``train``, ``dev`` or ``test`` as named by the file (``phrases_no_exclude_test.jsonl`` -> test), else None."""
     found = {_SPLIT_WORDS[t] for t in re.split(r"[^a-z]+", path.stem.lower()) if t in _SPLIT_WORDS}
     return found.pop() if len(found) == 1 else None
-
-
-def parse_option_block(text: str, *, path: str, line: int, field: str = "option",
-                       strip_period: bool = True) -> dict[str, str]:
-    """Parse ``"(A) text.\\n(B) text."`` into ``{"A": "text", ...}``.
-
-    Options must be lettered A, B, C ... in order; a line without a ``(X)`` marker continues the
-    option above it. With ``strip_period`` one trailing ``"."`` (added by the re-packing) is removed.
-    """
-    options: dict[str, list[str]] = {}
-    for raw in text.splitlines():
-        m = _OPTION_LINE.match(raw)
-        if m:
-            letter = m.group(1)
-            expected = LETTERS[len(options)] if len(options) < len(LETTERS) else None
-            if letter != expected:
-                raise DataError(f"option ({letter}) out of order: expected ({expected})", path=path, line=line,
-                                field=field)
-            options[letter] = [m.group(2)]
-        elif options:
-            options[list(options)[-1]].append(raw)
-        elif raw.strip():
-            raise DataError(f"text before the first '(A)' marker: {raw.strip()!r:.60}", path=path, line=line,
-                            field=field)
-    if len(options) < 2:
-        raise DataError("expected at least two option lines '(A) text'", path=path, line=line, field=field)
-    out: dict[str, str] = {}
-    for letter, parts in options.items():
-        value = "\n".join(parts).strip()
-        if strip_period and value.endswith("."):
-            value = value[:-1].rstrip()
-        if not value:
-            raise DataError(f"option ({letter}) is empty", path=path, line=line, field=field)
-        out[letter] = value
-    return out
 
 
 def _original_options(rec: dict[str, Any], *, path: str, line: int) -> dict[str, str]:
@@ -109,17 +75,10 @@ def parse_medqa_record(rec: dict[str, Any], *, name: str, language: str, split: 
     elif "option" in rec:
         stats["re-packed form"] += 1
         block = require(rec, "option", str, path=path, line=line)
-        options = parse_option_block(block, path=where, line=line, strip_period=strip_period)
+        options = parse_packed_options(block, path=where, line=line, strip_period=strip_period)
         key = "anwer" if "anwer" in rec else "answer"
         raw = require(rec, key, str, path=path, line=line)
-        m = _LETTER_ANSWER.match(raw.strip())
-        if not m:
-            raise DataError(f"expected an answer like '(D)', got {raw!r:.40}", path=where, line=line, field=key)
-        letter = m.group(1).upper()
-        if letter not in options:
-            raise DataError(f"answer {letter} is not among the options {','.join(options)}", path=where,
-                            line=line, field=key)
-        answer = frozenset({letter})
+        answer = frozenset({parse_packed_answer(raw, options, path=where, line=line, field=key)})
     else:
         raise DataError("missing field (expected an object 'options' or a string 'option')", path=where,
                         line=line, field="options")

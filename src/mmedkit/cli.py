@@ -180,12 +180,16 @@ def bench_build(
     from rich.table import Table
 
     table = Table(title=f"{suite} -> {out}")
-    for col in ("part", "train", "test", "MMedBench train", "MMedBench test"):
+    compare = suite == "mmedbench-open"
+    cols = ("part", "train", "test", "MMedBench train", "MMedBench test") if compare else ("part", "test")
+    for col in cols:
         table.add_column(col, justify="left" if col == "part" else "right")
     for key, c in report.counts.items():
-        ref = MMEDBENCH_COUNTS.get(key) if suite == "mmedbench-open" else None
-        table.add_row(key, str(c.get("train", "–")), str(c.get("test", "–")),
-                      str(ref[0]) if ref else "–", str(ref[1]) if ref else "–")
+        ref = MMEDBENCH_COUNTS.get(key)
+        row = [key, str(c.get("train", "–")), str(c.get("test", "–"))] if compare else [key, str(c.get("test", "–"))]
+        if compare:
+            row += [str(ref[0]) if ref and ref[0] else "–", str(ref[1]) if ref else "–"]
+        table.add_row(*row)
     console.print(table)
     for line in report.differences:
         _say("differs from MMedBench", "yellow", line, stream=console)

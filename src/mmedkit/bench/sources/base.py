@@ -96,3 +96,25 @@ def _kind(kind: type | tuple[type, ...]) -> str:
 
 
 LETTERS = "ABCDEFGHIJ"
+DEV_CHOICES = ("skip", "train", "test")
+
+
+def split_files(source: str, folder: Path, files: dict[str, str], dev: str,
+                result: SourceResult) -> list[tuple[Path, str, str]]:
+    """``[(file, part, split)]`` for a folder of train/dev/test files, where the dev file goes to
+    ``dev`` (skip, train or test). Checks the folder and every needed file exist; notes a skipped dev."""
+    if dev not in DEV_CHOICES:
+        raise DataError(f"{source}: dev must be one of {', '.join(DEV_CHOICES)}, got {dev!r}")
+    if not Path(folder).is_dir():
+        raise DataError(f"expected the folder with {', '.join(files.values())}", path=str(folder))
+    plan = [("train", "train"), *([("dev", dev)] if dev != "skip" else []), ("test", "test")]
+    if dev == "skip":
+        result.notes.append(f"{files['dev']} not imported (MMedBench uses {files['train']} and {files['test']}); "
+                            "use dev=train|test")
+    out = []
+    for part, split in plan:
+        file = Path(folder) / files[part]
+        if not file.is_file():
+            raise DataError(f"missing {files[part]} (expected {', '.join(files.values())})", path=str(file))
+        out.append((file, part, split))
+    return out

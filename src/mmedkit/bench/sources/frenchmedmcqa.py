@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import DataError, Item, parse_answer
-from mmedkit.bench.sources.base import SourceResult, read_json, register, require
+from mmedkit.bench.sources.base import SourceResult, read_json, register, require, split_files
 
 FILES = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
-DEV_CHOICES = ("skip", "train", "test")
 
 
 @register("frenchmedmcqa", language="fr", title="FrenchMedMCQA", license="Apache-2.0",
@@ -32,22 +31,10 @@ def read_frenchmedmcqa(path: Path, *, dev: str = "skip") -> SourceResult:
     Every item is multi-answer (the task lets a model pick any subset of A-E); the gold answer set is
     kept as published. ``nbr_correct_answers`` must equal the number of ``correct_answers``.
     """
-    if dev not in DEV_CHOICES:
-        raise DataError(f"frenchmedmcqa: dev must be one of {', '.join(DEV_CHOICES)}, got {dev!r}")
-    path = Path(path)
-    if not path.is_dir():
-        raise DataError("expected the corpus/ folder with train.json, dev.json and test.json", path=str(path))
-    plan = [("train", "train"), ("test", "test")]
-    if dev != "skip":
-        plan.insert(1, ("dev", dev))
     result = SourceResult(items=[])
-    if dev == "skip":
-        result.notes.append("dev.json not imported (MMedBench uses train.json and test.json); use dev=train|test")
+    plan = split_files("frenchmedmcqa", Path(path), FILES, dev, result)
     seen: dict[str, int] = {}
-    for part, split in plan:
-        file = path / FILES[part]
-        if not file.is_file():
-            raise DataError(f"missing {FILES[part]} (expected {', '.join(FILES.values())})", path=str(file))
+    for file, part, split in plan:
         records = read_json(file)
         if not isinstance(records, list):
             raise DataError(f"expected a JSON array of records, got {type(records).__name__}", path=str(file))

@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import DataError, Item
-from mmedkit.bench.sources.base import LETTERS, SourceResult, read_json, register, require
+from mmedkit.bench.sources.base import LETTERS, SourceResult, read_json, register, require, split_files
 
 FILES = {"train": "train_HEAD.json", "dev": "dev_HEAD.json", "test": "test_HEAD.json"}
-DEV_CHOICES = ("skip", "train", "test")
 NEEDS_IMAGE = "needs an image"
 
 
@@ -37,25 +36,12 @@ def read_headqa(path: Path, *, dev: str = "skip", keep_images: bool = False) -> 
     Questions with an ``image`` are dropped unless ``keep_images`` (then the image path is kept in
     ``meta["image"]``; the picture itself is not part of the item).
     """
-    if dev not in DEV_CHOICES:
-        raise DataError(f"headqa: dev must be one of {', '.join(DEV_CHOICES)}, got {dev!r}")
-    path = Path(path)
-    if not path.is_dir():
-        raise DataError("expected the data/HEAD/ folder with train_HEAD.json, dev_HEAD.json and test_HEAD.json",
-                        path=str(path))
-    plan = [("train", "train"), ("test", "test")]
-    if dev != "skip":
-        plan.insert(1, ("dev", dev))
     result = SourceResult(items=[])
-    if dev == "skip":
-        result.notes.append("dev_HEAD.json not imported (MMedBench uses train_HEAD and test_HEAD); use dev=train|test")
+    plan = split_files("headqa", Path(path), FILES, dev, result)
     if not keep_images:
         result.notes.append("questions about an image dropped; keep_images=True keeps them (as MMedBench does)")
     seen: set[str] = set()
-    for part, split in plan:
-        file = path / FILES[part]
-        if not file.is_file():
-            raise DataError(f"missing {FILES[part]}", path=str(file))
+    for file, part, split in plan:
         for item in _read_file(file, split=split, part=part):
             if item.meta.get("image") and not keep_images:
                 result.drop(NEEDS_IMAGE)

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import DataError, Item
-from mmedkit.bench.sources.base import SourceResult, iter_jsonl, register, require
+from mmedkit.bench.sources.base import SourceResult, iter_jsonl, register, require, split_files
 
 FILES = {"train": "train_v1.jsonl", "dev": "dev_v1.jsonl", "test": "test_v1.jsonl"}
 PRIVATE = "private_test_v1.jsonl"
-DEV_CHOICES = ("skip", "train", "test")
 OPTIONS = {"A": "да", "B": "нет"}
 _LETTER = {text: letter for letter, text in OPTIONS.items()}
 NO_ANSWER = "no gold answer"
@@ -37,23 +36,10 @@ def read_rumeddanet(path: Path, *, dev: str = "skip", context: bool = True) -> S
     Records without an answer cannot be scored and are dropped (reason ``"no gold answer"``); the
     unlabelled ``private_test_v1.jsonl`` is counted under that reason when present.
     """
-    if dev not in DEV_CHOICES:
-        raise DataError(f"rumeddanet: dev must be one of {', '.join(DEV_CHOICES)}, got {dev!r}")
-    path = Path(path)
-    if not path.is_dir():
-        raise DataError("expected the data/RuMedDaNet/ folder with train_v1.jsonl and test_v1.jsonl",
-                        path=str(path))
-    plan = [("train", "train"), ("test", "test")]
-    if dev != "skip":
-        plan.insert(1, ("dev", dev))
     result = SourceResult(items=[])
-    if dev == "skip":
-        result.notes.append("dev_v1.jsonl not imported (MMedBench uses train_v1 and test_v1); use dev=train|test")
+    plan = split_files("rumeddanet", Path(path), FILES, dev, result)
     seen: dict[str, str] = {}
-    for part, split in plan:
-        file = path / FILES[part]
-        if not file.is_file():
-            raise DataError(f"missing {FILES[part]}", path=str(file))
+    for file, part, split in plan:
         before = len(result.items)
         for lineno, rec in iter_jsonl(file):
             item = _item(rec, file=file, line=lineno, split=split, part=part, context=context)

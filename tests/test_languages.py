@@ -26,9 +26,8 @@ def test_parse_langs_keeps_registry_order() -> None:
     ("fr", "L'hypertension artérielle s'aggrave.", ["L'hypertension", "artérielle", "s'aggrave"]),
     ("ru", "Боль в груди, одышка.", ["Боль", "в", "груди", "одышка"]),
     ("es", "Fiebre y tos desde hace 3 días.", ["Fiebre", "y", "tos", "desde", "hace", "3", "días"]),
-    ("zh", "患者发热3天，咳嗽（CT正常）。", ["患", "者", "发", "热", "3", "天", "咳", "嗽", "CT", "正", "常"]),
-    ("ja", "頭痛とめまいがある。MRIは正常。", ["頭", "痛", "と", "め", "ま", "い", "が", "あ", "る", "MRI", "は", "正",
-                                         "常"]),
+    ("zh", "患者发热3天，咳嗽（CT正常）。", ["患者", "发热", "3", "天", "咳嗽", "CT", "正常"]),  # jieba
+    ("ja", "頭痛とめまいがある。MRIは正常。", ["頭痛", "と", "めまい", "が", "ある", "MRI", "は", "正常"]),  # janome
 ])
 def test_segmenters(code: str, text: str, expected: list[str]) -> None:
     assert get_language(code).segment(text) == expected

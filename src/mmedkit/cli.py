@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mmedkit import __version__
+from mmedkit.clikit import console, err, fail, say
 
 app = typer.Typer(help="mmedkit: multilingual medical language models — corpus, training, benchmark, serving.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -17,19 +17,8 @@ bench_app = typer.Typer(help="MMedBench evaluation.", no_args_is_help=True)
 model_app = typer.Typer(help="Build and prepare models.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
-console = Console()
-err = Console(stderr=True)
-
-
-def _say(label: str, style: str, message: object, *, stream: Console = err) -> None:
-    """Print ``label: message`` unwrapped, with the message taken literally (paths, brackets)."""
-    stream.print(f"[{style}]{label}:[/] ", end="")
-    stream.print(str(message), markup=False, highlight=False, soft_wrap=True)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    _say("error", "bold red", exc)
-    return typer.Exit(code=2)
+_say = say
+_fail = fail
 
 
 @app.callback(invoke_without_command=True)
@@ -46,7 +35,8 @@ def bench_run(
     data: Annotated[str, typer.Option(help="MMedBench-layout folder, 'demo', or hub id Henrychur/MMedBench.")]
     = "demo",
     backend: Annotated[str, typer.Option(help="hf | openai | vllm")] = "hf",
-    mode: Annotated[str, typer.Option(help="loglikelihood | generate")] = "loglikelihood",
+    mode: Annotated[str | None, typer.Option(help="loglikelihood | generate (default: generate with --rationale, "
+                                                   "else loglikelihood)")] = None,
     format: Annotated[str, typer.Option("--format", help="Prompt format: study | chat")] = "study",
     rationale: Annotated[bool, typer.Option(help="generate mode: ask for a rationale before the answer.")]
     = False,
@@ -85,6 +75,9 @@ def bench_run(
     from mmedkit.models.base import BackendError
 
     try:
+        mode = mode or ("generate" if rationale else "loglikelihood")
+        if rationale and mode != "generate":
+            raise ValueError("--rationale scores generated explanations: use it with --mode generate")
         cfg = RunConfig(model=model, data=data, backend=backend, mode=mode, format=format, rationale=rationale,
                         fewshot=fewshot, seed=seed, langs=langs, split=split, limit=limit,
                         max_new_tokens=max_new_tokens, skip_invalid=skip_invalid, model_options={
@@ -351,3 +344,13 @@ def demo(
         results = run_benchmark(cfg, out / name, console=console)
         console.print(console_table(results))
         console.print(f"[dim]{note}. Report: {out / name / 'summary.md'}[/]")
+
+
+def _mount_stage_apps() -> None:
+    """Attach the sub-commands that live next to their stage's code."""
+    from mmedkit.bench.rationale_cli import app as rationale_app
+
+    bench_app.add_typer(rationale_app)
+
+
+_mount_stage_apps()

@@ -6,11 +6,14 @@ segmented) happens in exactly one place.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 # Han ideographs, kana, Hangul and CJK punctuation: scripts written without spaces.
 _CJK_CHAR = (
@@ -50,6 +53,89 @@ def segment_cjk(text: str) -> list[str]:
     return [t for t in _CJK_SPLIT_RE.findall(text) if not _CJK_PUNCT_RE.fullmatch(t)]
 
 
+_HAS_WORD_CHAR = re.compile(r"\w", re.UNICODE)
+
+
+class DictionarySegmenter:
+    """A dictionary-based word segmenter from an optional package, loaded once on first use.
+
+    Calling it returns the package's words without punctuation or spaces; :meth:`raw` returns
+    every token the package produced. When the package is not installed, calls fall back to
+    ``fallback`` (character units for Chinese and Japanese) and :attr:`name` says so.
+    """
+
+    def __init__(self, package: str, make: Callable[[], Segmenter], fallback: Segmenter) -> None:
+        self.package = package
+        self._make = make
+        self.fallback = fallback
+        self._tokenize: Segmenter | None = None
+        self._missing: str | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Segmenter | None:
+        with self._lock:
+            if self._tokenize is None and self._missing is None:
+                try:
+                    self._tokenize = self._make()
+                except ImportError as exc:
+                    self._missing = str(exc)
+            return self._tokenize
+
+    @property
+    def available(self) -> bool:
+        """Whether the package is installed (and loads)."""
+        return self._load() is not None
+
+    @property
+    def name(self) -> str:
+        """``jieba 0.42.1``, or the fallback's name when the package is missing (recorded in results)."""
+        if self._load() is None:
+            return f"{self.fallback.__name__} (fallback: {self.package} is not installed)"
+        try:
+            return f"{self.package} {metadata.version(self.package)}"
+        except metadata.PackageNotFoundError:  # importable without installed metadata (a source checkout)
+            return f"{self.package} (version unknown)"
+
+    def raw(self, text: str) -> list[str]:
+        """The package's tokens, punctuation and spaces included; ImportError when it is missing."""
+        tokenize = self._load()
+        if tokenize is None:
+            raise ImportError(f"{self.package} is not installed ({self._missing}): pip install {self.package}")
+        return tokenize(text)
+
+    def __call__(self, text: str) -> list[str]:
+        if self._load() is None:
+            return self.fallback(text)
+        return [t for t in self.raw(text) if _HAS_WORD_CHAR.search(t)]
+
+
+def _make_jieba() -> Segmenter:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    return lambda text: tokenizer.lcut(text)
+
+
+def _make_janome() -> Segmenter:
+    from janome.tokenizer import Tokenizer
+
+    tokenizer: Any = Tokenizer(wakati=True)
+    lock = threading.Lock()  # janome's tokenizer keeps per-call state
+
+    def tokenize(text: str) -> list[str]:
+        with lock:
+            return [str(t) for t in tokenizer.tokenize(text, wakati=True)]
+
+    return tokenize
+
+
+segment_zh = DictionarySegmenter("jieba", _make_jieba, segment_cjk)
+"""Chinese words with jieba (default dictionary, HMM for unknown words); characters without it."""
+segment_ja = DictionarySegmenter("janome", _make_janome, segment_cjk)
+"""Japanese words with janome (MeCab IPADIC dictionary, pure Python); characters without it."""
+
+
 @dataclass(frozen=True)
 class Language:
     """A language known to mmedkit."""
@@ -71,6 +157,12 @@ class Language:
         return self.segmenter(text)
 
     @property
+    def segmenter_name(self) -> str:
+        """Name (and version) of the segmenter in use, as results files record it."""
+        name = getattr(self.segmenter, "name", None)
+        return name if isinstance(name, str) else f"{self.segmenter.__name__} (mmedkit regex)"
+
+    @property
     def keyword_list(self) -> Path | None:
         """Path of this language's medical keyword list, when the corpus stage ships one."""
         ref = resources.files("mmedkit").joinpath("corpus", "keywords", f"{self.code}.txt")
@@ -82,8 +174,8 @@ LANGUAGES: dict[str, Language] = {
     lang.code: lang
     for lang in (
         Language("en", "English", "English", True, segment_words),
-        Language("zh", "Chinese", "中文", False, segment_cjk),
-        Language("ja", "Japanese", "日本語", False, segment_cjk, ja_answer_count),
+        Language("zh", "Chinese", "中文", False, segment_zh),
+        Language("ja", "Japanese", "日本語", False, segment_ja, ja_answer_count),
         Language("fr", "French", "Français", True, segment_words),
         Language("ru", "Russian", "Русский", True, segment_words),
         Language("es", "Spanish", "Español", True, segment_words),

@@ -201,4 +201,8 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
     atomic_write_text(out / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     atomic_write_json(out / "results.json", results)
     write_report(results, out)
+    if cfg.rationale and cfg.mode == "generate":
+        from mmedkit.bench.rationale import score_run
+
+        results["rationale"] = score_run(out, items=items)
     return results

@@ -349,8 +349,10 @@ def demo(
 def _mount_stage_apps() -> None:
     """Attach the sub-commands that live next to their stage's code."""
     from mmedkit.bench.rationale_cli import app as rationale_app
+    from mmedkit.corpus.cli import app as corpus_app
 
     bench_app.add_typer(rationale_app)
+    app.add_typer(corpus_app, name="corpus")
 
 
 _mount_stage_apps()

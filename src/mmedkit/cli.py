@@ -350,9 +350,11 @@ def _mount_stage_apps() -> None:
     """Attach the sub-commands that live next to their stage's code."""
     from mmedkit.bench.rationale_cli import app as rationale_app
     from mmedkit.corpus.cli import app as corpus_app
+    from mmedkit.serve.cli import app as serve_app
 
     bench_app.add_typer(rationale_app)
     app.add_typer(corpus_app, name="corpus")
+    app.add_typer(serve_app, name="serve")
 
 
 _mount_stage_apps()

@@ -1,0 +1,200 @@
+"""OpenAI-compatible request and response bodies (pydantic), shared by every serving app.
+
+Unknown request fields are ignored, as OpenAI clients send many. Two extension fields exist:
+requests may carry ``language`` (the chat page's language, a hint for language detection), and
+chat responses and chunks may carry ``safety`` (what the safety layer did) and chunks ``part``
+(``"disclaimer"`` or ``"note"`` for text the service appended). OpenAI clients ignore them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import HTTPException
+from pydantic import BaseModel, Field
+
+from mmedkit.models.base import Message
+
+
+class ContentPart(BaseModel):
+    """One part of a multi-part message content; only text parts are supported."""
+
+    type: str = "text"
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    """A chat message."""
+
+    role: str
+    content: str | list[ContentPart] | None = None
+
+    def as_message(self) -> Message:
+        """The message as the ``{"role", "content"}`` dict models take."""
+        content = self.content
+        if isinstance(content, list):
+            if any(p.type != "text" for p in content):
+                raise HTTPException(400, "only text message content is supported")
+            content = "".join(p.text or "" for p in content)
+        return {"role": self.role, "content": content or ""}
+
+
+class StreamOptions(BaseModel):
+    """``stream_options``: ``include_usage`` adds a final chunk with token counts."""
+
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    """``POST /v1/chat/completions`` body (unknown fields are ignored)."""
+
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=0)
+    max_completion_tokens: int | None = Field(default=None, ge=0)
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = 1
+    logprobs: bool | None = None
+    language: str | None = None
+    """Extension: the chat page's language, used when a message's own language is unclear."""
+
+
+class CompletionRequest(BaseModel):
+    """``POST /v1/completions`` body (unknown fields are ignored)."""
+
+    model: str | None = None
+    prompt: str | list[str]
+    max_tokens: int | None = Field(default=16, ge=0)
+    echo: bool = False
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    stop: str | list[str] | None = None
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = 1
+
+
+class Usage(BaseModel):
+    """Token counts."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    """The generated message."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class SafetyInfo(BaseModel):
+    """Extension: what the safety layer did with a chat request."""
+
+    language: str
+    """Language detected for the last user message (the answer's language)."""
+    red_flag: str | None = None
+    """Red-flag category raised by the message; the answer is then the emergency message."""
+    notes: list[str] = Field(default_factory=list)
+    """Texts appended after the model's answer: ``disclaimer``, ``dose``."""
+
+
+class ChatChoice(BaseModel):
+    """One chat completion."""
+
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: None = None
+
+
+class ChatCompletionResponse(BaseModel):
+    """``POST /v1/chat/completions`` answer."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage | None = None
+    safety: SafetyInfo | None = None
+
+
+class ChatDelta(BaseModel):
+    """What a streamed chunk adds to the message."""
+
+    role: str | None = None
+    content: str | None = None
+
+
+class ChatChunkChoice(BaseModel):
+    """One choice of a streamed chunk."""
+
+    index: int
+    delta: ChatDelta
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One SSE chunk of a streamed chat completion."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: Usage | None = None
+    safety: SafetyInfo | None = None
+    part: str | None = None
+    """Extension: ``disclaimer`` or ``note`` for text the service appended after the model's."""
+
+
+class CompletionLogprobs(BaseModel):
+    """Legacy completions log-probabilities, one entry per token."""
+
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    text_offset: list[int]
+    top_logprobs: list[dict[str, float]] | None = None
+
+
+class CompletionChoice(BaseModel):
+    """One text completion."""
+
+    index: int
+    text: str
+    logprobs: CompletionLogprobs | None = None
+    finish_reason: str | None
+
+
+class CompletionResponse(BaseModel):
+    """``POST /v1/completions`` answer (also the shape of its streamed chunks)."""
+
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+
+
+class ModelCard(BaseModel):
+    """One entry of ``GET /v1/models``."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "mmedkit"
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models`` answer."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +21,7 @@ from mmedkit.models.base import BackendError, GenerationRequest, LoglikelihoodRe
 from mmedkit.models.hf import HFModel
 from mmedkit.models.openai_backend import OpenAIModel
 from mmedkit.models.tiny import build_tiny_model
+from mmedkit.serve.process import ServerProcess, free_port
 
 API_KEY = "sk-test-7f3a9c"
 KEY_ENV = "MMED_TEST_SERVER_KEY"
@@ -37,51 +34,14 @@ CHAT = [{"role": "system", "content": "You're a doctor. Answer with the best opt
         {"role": "user", "content": "###Question: fever and cough. ###Options: A. Amoxicillin B. Aspirin"}]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Server:
-    """A server subprocess and its base URL."""
-
-    def __init__(self, model_dir: Path, log_path: Path, api_key: str | None = None) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.log_path = log_path
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        cmd = [sys.executable, "-m", "mmedkit.serve.openai_api", "--model", str(model_dir),
-               "--port", str(self.port), "--device", "cpu", "--dtype", "float32", "--log-level", "warning"]
-        if api_key:
-            env[KEY_ENV] = api_key
-            cmd += ["--api-key-env", KEY_ENV]
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"server did not become healthy:\n{self.log_path.read_text(errors='replace')[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+def _server(model_dir: Path, log_path: Path, api_key: str | None = None) -> ServerProcess:
+    """The plain OpenAI-compatible server on the tiny model, optionally requiring ``api_key``."""
+    args = ["--model", str(model_dir), "--device", "cpu", "--dtype", "float32"]
+    env = {}
+    if api_key:
+        env[KEY_ENV] = api_key
+        args += ["--api-key-env", KEY_ENV]
+    return ServerProcess(args, log_path, module="mmedkit.serve.openai_api", env=env)
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +52,10 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def servers(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, _Server]]:
+def servers(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
     logs = tmp_path_factory.mktemp("server-logs")
-    started = {"open": _Server(model_dir, logs / "open.log"),
-               "keyed": _Server(model_dir, logs / "keyed.log", api_key=API_KEY)}
+    started = {"open": _server(model_dir, logs / "open.log"),
+               "keyed": _server(model_dir, logs / "keyed.log", api_key=API_KEY)}
     try:
         for s in started.values():
             s.wait_ready()
@@ -111,7 +71,7 @@ def hf(model_dir: Path) -> HFModel:
 
 
 @pytest.fixture
-def client(servers: dict[str, _Server], model_dir: Path) -> Iterator[OpenAIModel]:
+def client(servers: dict[str, ServerProcess], model_dir: Path) -> Iterator[OpenAIModel]:
     model = OpenAIModel("tiny", base_url=servers["open"].url, tokenizer=str(model_dir), api_key_env=KEY_ENV)
     yield model
     model.close()
@@ -132,7 +92,7 @@ def test_loglikelihood_matches_local_model(client: OpenAIModel, hf: HFModel) -> 
         assert g == pytest.approx(w, abs=1e-4)
 
 
-def test_chat_loglikelihood_needs_a_tokenizer(servers: dict[str, _Server]) -> None:
+def test_chat_loglikelihood_needs_a_tokenizer(servers: dict[str, ServerProcess]) -> None:
     model = OpenAIModel("tiny", base_url=servers["open"].url, api_key_env=KEY_ENV)
     with pytest.raises(BackendError, match="--tokenizer"):
         model.loglikelihood([LoglikelihoodRequest(CHAT, (" A",))])
@@ -148,7 +108,7 @@ def test_generate_matches_local_model(client: OpenAIModel, hf: HFModel) -> None:
     assert any(got)
 
 
-def test_concurrent_requests_keep_their_order(servers: dict[str, _Server], hf: HFModel) -> None:
+def test_concurrent_requests_keep_their_order(servers: dict[str, ServerProcess], hf: HFModel) -> None:
     words = TEXT.split()
     reqs = [GenerationRequest(" ".join(words[i:i + 3 + i % 4]), max_new_tokens=4) for i in range(12)]
     done: list[int] = []
@@ -173,7 +133,7 @@ def test_works_from_threads_and_inside_event_loops(client: OpenAIModel) -> None:
     assert asyncio.run(inside_loop()) == want
 
 
-def test_api_key(servers: dict[str, _Server]) -> None:
+def test_api_key(servers: dict[str, ServerProcess]) -> None:
     url = servers["keyed"].url
     req = [GenerationRequest("The patient", max_new_tokens=2)]
     with OpenAIModel("tiny", base_url=url, api_key_env=KEY_ENV) as anonymous, \
@@ -190,7 +150,7 @@ def test_api_key(servers: dict[str, _Server]) -> None:
 
 
 def test_unreachable_server_fails_after_retries() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     start = time.monotonic()
     with OpenAIModel("tiny", base_url=url, max_retries=1, backoff=0.01, api_key_env=KEY_ENV) as model, \
             pytest.raises(BackendError, match=r"after 2 attempt") as err:
@@ -199,7 +159,7 @@ def test_unreachable_server_fails_after_retries() -> None:
     assert time.monotonic() - start < 10
 
 
-def test_streaming_chat_matches_non_streamed(servers: dict[str, _Server]) -> None:
+def test_streaming_chat_matches_non_streamed(servers: dict[str, ServerProcess]) -> None:
     url = f"{servers['open'].url}/chat/completions"
     body = {"model": "tiny", "messages": CHAT, "max_tokens": 16, "temperature": 0}
     full = httpx.post(url, json=body, timeout=30).json()["choices"][0]["message"]["content"]
@@ -215,7 +175,7 @@ def test_streaming_chat_matches_non_streamed(servers: dict[str, _Server]) -> Non
     assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
 
 
-def test_completions_echo_logprobs(servers: dict[str, _Server]) -> None:
+def test_completions_echo_logprobs(servers: dict[str, ServerProcess]) -> None:
     prompt = "The patient presented with fever"
     body = {"model": "tiny", "prompt": prompt, "max_tokens": 0, "echo": True, "logprobs": 1}
     out = httpx.post(f"{servers['open'].url}/completions", json=body, timeout=30).json()

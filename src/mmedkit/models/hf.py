@@ -131,6 +131,20 @@ def _gather_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tenso
     return cache
 
 
+def generation_kwargs(tokenizer: Any, max_new_tokens: int, temperature: float,
+                      stop: Sequence[str] = ()) -> dict[str, Any]:
+    """``generate()`` settings: greedy at temperature 0 (sampling settings cleared), stop strings."""
+    kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
+                              "do_sample": temperature > 0}
+    if temperature > 0:
+        kwargs["temperature"] = temperature
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    if stop:
+        kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
+    return kwargs
+
+
 class HFModel(LanguageModel):
     """A transformers causal LM, batched, with shared-prefix log-likelihood scoring."""
 
@@ -396,15 +410,7 @@ class HFModel(LanguageModel):
         max_new = max(requests[i].max_new_tokens for i in group)
         temperature = max(requests[i].temperature for i in group)
         stops = sorted({s for i in group for s in requests[i].stop if s})
-        gen_kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": tok.pad_token_id,
-                                      "do_sample": temperature > 0}
-        if temperature > 0:
-            gen_kwargs["temperature"] = temperature
-        else:
-            gen_kwargs.update(temperature=None, top_p=None, top_k=None)
-        if stops:
-            gen_kwargs.update(stop_strings=stops, tokenizer=tok)
-        out = self.model.generate(**enc, **gen_kwargs)
+        out = self.model.generate(**enc, **generation_kwargs(tok, max_new, temperature, stops))
         new = out[:, enc["input_ids"].shape[1]:]
         texts = tok.batch_decode(new, skip_special_tokens=True)
         return [stop_at(t, requests[i].stop) for i, t in zip(group, texts, strict=True)]

@@ -19,7 +19,7 @@ import torch
 from transformers.generation.streamers import BaseStreamer
 
 from mmedkit.models.base import BackendError, GenerationRequest, Message
-from mmedkit.models.hf import HFModel
+from mmedkit.models.hf import HFModel, generation_kwargs
 from mmedkit.serve.schemas import CompletionLogprobs
 
 
@@ -181,16 +181,9 @@ class LocalEngine:
             return stats
         stream = TextStream(tok, params.stop)
         streamer = _Streamer(stream, emit, self.eos)
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": tok.pad_token_id,
-                                  "do_sample": params.temperature > 0, "streamer": streamer,
-                                  "stopping_criteria": StoppingCriteriaList(
-                                      [_StopWhen(lambda: cancel.is_set() or stream.stopped)])}
-        if params.temperature > 0:
-            kwargs["temperature"] = params.temperature
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if stream.stop:
-            kwargs.update(stop_strings=list(stream.stop), tokenizer=tok)
+        kwargs = generation_kwargs(tok, max_new, params.temperature, stream.stop)
+        kwargs.update(streamer=streamer, stopping_criteria=StoppingCriteriaList(
+            [_StopWhen(lambda: cancel.is_set() or stream.stopped)]))
         with self.lock, torch.inference_mode():
             self.model.model.generate(**enc, **kwargs)
         tail = stream.finish()

@@ -21,7 +21,7 @@ $(VENV)/.stamp-base: $(PY) pyproject.toml
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-base
-	$(PIP) install --quiet -e '.[test,bench]'
+	$(PIP) install --quiet -e '.[test,bench,train]'
 	touch $@
 
 demo: $(VENV)/.stamp-base

@@ -6,13 +6,20 @@ per-language ratio. What differs from the study's script is how the keywords are
 multi-pattern automaton over the case-folded text, whole words (Unicode word boundaries) for
 space-delimited languages, plain substrings for Chinese and Japanese, and lists written for this
 project in the inflected forms that occur in running text (``corpus/keywords/<code>.txt``).
+
+For a space-delimited language whose keywords all fit a one-byte encoding (Latin-1, Windows-1252 or
+Windows-1251), a text made of that encoding's characters (plus punctuation and symbols) is case-folded
+straight into that encoding with a byte translation table: one byte per character, so the automaton
+reads half the bytes of UTF-8 Cyrillic, its offsets are character offsets, and the boundary checks are
+table look-ups. Any other text takes the general path; both give the same hits.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
 
 import ahocorasick_rs
@@ -108,6 +115,114 @@ def _word_char_at(data: bytes, i: int) -> bool:
     return _is_word_char(data[i:i + size].decode("utf-8"))
 
 
+class _CharCache(dict[str, bool]):
+    """A character property computed once per distinct character."""
+
+    def __init__(self, test: Callable[[str], bool]) -> None:
+        super().__init__()
+        self.test = test
+
+    def __missing__(self, c: str) -> bool:
+        value = self[c] = self.test(c)
+        return value
+
+
+def _nfc_inert(c: str) -> bool:
+    """Whether ``c`` is in NFC and NFC never merges it with the character before it.
+
+    Canonical composition only merges a character with a following combining mark (Mn, Mc) or Hangul
+    jamo, and only marks have a non-zero combining class: a text made of NFC-stable characters whose
+    decomposition starts with neither is in NFC (tests/test_corpus_keywords_equivalence.py checks
+    these facts on the Unicode database of the running Python).
+    """
+    first = unicodedata.normalize("NFD", c)[0]
+    return (unicodedata.normalize("NFC", c) == c and unicodedata.category(first)[0] != "M"
+            and not "\u1100" <= first <= "\u11ff")
+
+
+def _is_inert(c: str) -> bool:
+    """Whether ``c`` may stand as ``?`` in the single-byte scan: punctuation, a symbol, a space or a
+    control or format character (no surrogate) that is no word character and folds to itself."""
+    category = unicodedata.category(c)
+    return (category[0] in "PSZC" and category != "Cs" and c.casefold() == c and not _is_word_char(c)
+            and _nfc_inert(c))
+
+
+_WORD_CHARS = _CharCache(_is_word_char)
+_INERT = _CharCache(_is_inert)
+_SINGLE_BYTE_CODECS = ("latin-1", "cp1252", "cp1251")
+"""One-byte encodings tried, in order, for the keywords of a space-delimited language."""
+
+
+class _SingleByteFolder:
+    """Normalises and case-folds text straight into a one-byte encoding, one byte per character.
+
+    ``fold(text)`` equals ``normalise(text).encode(codec, "replace")`` whenever it returns bytes: the
+    text is made only of the encoding's characters whose case folding is one character of the encoding
+    (``lower`` maps their bytes) and of inert characters, which fold to themselves, are already NFC, and
+    become ``?`` like in that expression. ``word[b]`` says whether byte ``b`` is a word character.
+    """
+
+    def __init__(self, codec: str) -> None:
+        self.codec = codec
+        lower = bytearray(range(256))
+        word = [False] * 256
+        unsafe = []
+        for b in range(256):
+            try:
+                c = bytes([b]).decode(codec)
+            except UnicodeDecodeError:  # unassigned byte: the encoder never writes it
+                continue
+            word[b] = _is_word_char(c)
+            try:
+                folded = c.casefold().encode(codec)
+            except UnicodeEncodeError:  # "µ" folds to the Greek letter, outside Latin-1
+                folded = b""
+            if len(folded) != 1 or not _nfc_inert(c):  # "ß" folds to "ss"
+                unsafe.append(b)
+            else:
+                lower[b] = folded[0]
+        self.lower = bytes(lower)
+        self.word = tuple(word)
+        self.unsafe = bytes(unsafe)
+
+    def fold(self, text: str) -> bytes | None:
+        """``normalise(text)`` encoded one byte per character, or None when ``text`` needs the general path."""
+        data = text.encode(self.codec, "replace")
+        for b in self.unsafe:
+            if b in data:
+                return None
+        q = data.find(63)  # "?": the text's own or an unencodable character
+        while q >= 0:
+            c = text[q]
+            if c != "?" and not _INERT[c]:
+                return None
+            q = data.find(63, q + 1)
+        return data.translate(self.lower)
+
+
+@cache
+def _single_byte_folder(codec: str) -> _SingleByteFolder:
+    return _SingleByteFolder(codec)
+
+
+def _single_byte_codec(keywords: list[str]) -> str | None:
+    """The first one-byte encoding that spells every keyword (none with a ``?``), or None."""
+    if any("?" in k for k in keywords):
+        return None
+    for codec in _SINGLE_BYTE_CODECS:
+        try:
+            for k in keywords:
+                k.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        return codec
+    return None
+
+
+_KID, _END = itemgetter(0), itemgetter(2)
+
+
 class KeywordMatcher:
     """Counts distinct medical keywords and the share of characters they cover, in one automaton pass.
 
@@ -118,12 +233,15 @@ class KeywordMatcher:
     in Latin letters or digits ("CT", "MRI") still needs a boundary on that side; such keywords also
     match in their full-width spelling ("ＣＴ"), common in Japanese text.
 
-    The automaton is a DFA from ``ahocorasick_rs`` (the Rust ``aho-corasick`` crate) run over the UTF-8
-    bytes of the normalised text: one pass returns every hit, overlapping ones included, without a
-    Python-level loop over characters; offsets are converted back to characters only for the coverage.
+    The automaton is a DFA from ``ahocorasick_rs`` (the Rust ``aho-corasick`` crate) run over the bytes
+    of the normalised text: one pass returns every hit, overlapping ones included, without a Python-level
+    loop over characters. The bytes are those of a one-byte encoding when the language is space-delimited
+    and its keywords fit one (see ``_SingleByteFolder``: offsets are then character offsets), else UTF-8,
+    whose offsets are converted back to characters only for the coverage.
     """
 
-    def __init__(self, language: str, keywords: Iterable[str] | None = None) -> None:
+    def __init__(self, language: str, keywords: Iterable[str] | None = None, *, single_byte: bool = True) -> None:
+        """``single_byte=False`` always takes the general path (UTF-8), the reference the fast one is tested on."""
         lang = get_language(language)
         self.language = lang.code
         self.space_delimited = lang.space_delimited
@@ -149,9 +267,12 @@ class KeywordMatcher:
                 patterns[wide] = (kid, _is_word_char(wide[0]), _is_word_char(wide[-1]))
         if not self.keywords:
             raise ValueError(f"keyword list for {lang.code!r} is empty")
+        # space-delimited: pattern i is keyword i, with a boundary on both sides
+        codec = _single_byte_codec(self.keywords) if self.space_delimited and single_byte else None
+        self._folder = None if codec is None else _single_byte_folder(codec)
         self._info = list(patterns.values())
         self._automaton = ahocorasick_rs.BytesAhoCorasick(
-            [p.encode("utf-8") for p in patterns], matchkind=ahocorasick_rs.MatchKind.Standard,
+            [p.encode(codec or "utf-8") for p in patterns], matchkind=ahocorasick_rs.MatchKind.Standard,
             implementation=ahocorasick_rs.Implementation.DFA)
 
     def __len__(self) -> int:
@@ -171,8 +292,24 @@ class KeywordMatcher:
             out.append((kid, start, end))
         return out
 
+    def _word_hits(self, folder: _SingleByteFolder, text: str) -> tuple[list[tuple[int, int, int]], int]:
+        """Single-byte path: ``(keyword id, start, end)`` character offsets of every whole-word hit, in the
+        automaton's order (by end), and the length of the normalised text."""
+        data = folder.fold(text)
+        if data is None:  # characters outside the encoding: they become "?", boundaries are read in the string
+            folded = normalise(text)
+            data = folded.encode(folder.codec, "replace")
+            chars, is_word = folded, _WORD_CHARS
+        else:
+            chars, is_word = data, folder.word
+        n = len(data)
+        return [(kid, start, end) for kid, start, end in self._automaton.find_matches_as_indexes(data, overlapping=True)
+                if not (start and is_word[chars[start - 1]]) and not (end < n and is_word[chars[end]])], n
+
     def hits(self, text: str) -> list[tuple[int, int, str]]:
         """All keyword hits as ``(start, end, keyword)`` character offsets in the normalised text."""
+        if self._folder is not None:
+            return [(start, end, self.keywords[kid]) for kid, start, end in self._word_hits(self._folder, text)[0]]
         data = normalise(text).encode("utf-8")
         return [(len(data[:start].decode("utf-8")), len(data[:end].decode("utf-8")), self.keywords[kid])
                 for kid, start, end in self._hits(data)]
@@ -185,6 +322,18 @@ class KeywordMatcher:
         """
         if not text:
             return 0, 0.0
+        if self._folder is not None:
+            hits, n = self._word_hits(self._folder, text)
+            if not hits:
+                return 0, 0.0
+            covered, lo, hi = 0, n, n
+            for _, start, end in sorted(hits, key=_END, reverse=True):  # merge the spans from the right
+                if end <= lo:
+                    covered += hi - lo
+                    lo, hi = start, end
+                elif start < lo:
+                    lo = start
+            return len(set(map(_KID, hits))), (covered + hi - lo) / n
         folded = normalise(text)
         data = folded.encode("utf-8")
         hits = self._hits(data)
@@ -200,6 +349,7 @@ class KeywordMatcher:
                 cur_end = end
         covered += len(data[cur_start:cur_end].decode("utf-8"))
         return len({kid for kid, _, _ in hits}), covered / len(folded)
+
 
 
 @cache

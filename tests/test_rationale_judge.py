@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_openai_backend import _Server
 from test_rationale_run import LIMIT, derive_run, session_runs
 
 from mmedkit.bench.loader import load_benchmark
@@ -16,13 +15,15 @@ from mmedkit.bench.prompts import target
 from mmedkit.bench.rationale.judge import JUDGE_JSON, JUDGEMENTS, JudgeConfig, judge_prompt, judge_runs, parse_verdict
 from mmedkit.bench.rationale.ranking import bootstrap_bt, bradley_terry, ranking, win_rates
 from mmedkit.models.openai_backend import OpenAIModel
+from mmedkit.serve.process import ServerProcess
 
 N_ITEMS = 6 * LIMIT
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
-    s = _Server(tiny_model_dir, tmp_path_factory.mktemp("judge-server") / "server.log")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    s = ServerProcess(["--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "float32"],
+                      tmp_path_factory.mktemp("judge-server") / "server.log", module="mmedkit.serve.openai_api")
     try:
         s.wait_ready()
         yield s
@@ -36,7 +37,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict
 
 
 @pytest.fixture
-def client(server: _Server, tiny_model_dir: Path) -> Iterator[OpenAIModel]:
+def client(server: ServerProcess, tiny_model_dir: Path) -> Iterator[OpenAIModel]:
     model = OpenAIModel("tiny", base_url=server.url, tokenizer=str(tiny_model_dir), concurrency=4)
     yield model
     model.close()

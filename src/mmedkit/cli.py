@@ -351,10 +351,12 @@ def _mount_stage_apps() -> None:
     from mmedkit.bench.rationale_cli import app as rationale_app
     from mmedkit.corpus.cli import app as corpus_app
     from mmedkit.serve.cli import app as serve_app
+    from mmedkit.train.cli import app as train_app
 
     bench_app.add_typer(rationale_app)
     app.add_typer(corpus_app, name="corpus")
     app.add_typer(serve_app, name="serve")
+    app.add_typer(train_app, name="train")
 
 
 _mount_stage_apps()

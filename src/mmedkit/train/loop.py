@@ -1,0 +1,441 @@
+"""The training loop: one readable loop on accelerate for both stages, on one CPU or many GPUs.
+
+One optimizer step consumes ``global_batch_size`` sequences: ``micro_batch_size`` per forward pass
+on each of the processes, accumulated over ``global_batch_size / (micro_batch_size x processes)``
+passes. The loss of a step is the mean over every target token of the step (all micro-batches and
+processes together), so padding, prompt masking and uneven sequence lengths never change the weight a
+token gets. The data of step ``s`` is a pure function of ``s`` (and the seed), which is what makes
+checkpoints resume exactly: the trainer state stores the step, and the sequences, the learning rate
+and the random generators continue from there.
+
+Launch on several GPUs or nodes with ``accelerate launch --config_file <recipes/accelerate/...>`` (FSDP
+or DeepSpeed ZeRO) or ``torchrun``; the code is the same.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmedkit.train.batches import Collate, Rows, StepPlan, step_batches, target_count, token_nll
+from mmedkit.train.checkpoint import checkpoints, load_checkpoint, save_checkpoint
+from mmedkit.train.config import ConfigError, PretrainData, TrainConfig, require
+from mmedkit.utils import atomic_write_json, atomic_write_text
+
+SUMMARY_FILE = "train_summary.json"
+# Settings a resumed run may change without changing what it computes.
+RESUMABLE_CHANGES = {"train.save_every", "train.keep_checkpoints", "train.eval_every", "train.log_every",
+                     "train.num_workers", "data.cache_dir", "data.num_proc", "data.chunk_docs", "out"}
+
+
+# ----------------------------------------------------------------------------------------- set-up
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    """``auto`` -> bf16 on GPUs that support it, else no (fp32)."""
+    if setting != "auto":
+        return setting
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+
+
+def build_data(cfg: TrainConfig, tokenizer: Any, log: Any) -> Any:
+    """The stage's data set (pretraining corpus or fine-tuning samples)."""
+    if isinstance(cfg.data, PretrainData):
+        from mmedkit.models.embedded import cache_root
+        from mmedkit.train.data import build_pretrain_set
+
+        cache = cfg.data.cache_dir or str(cache_root() / "tokens")
+        return build_pretrain_set(cfg.data, tokenizer, epochs=cfg.train.epochs, seed=cfg.train.seed,
+                                  cache_dir=cache, log=log)
+    from mmedkit.train.sft_data import build_sft_set
+
+    return build_sft_set(cfg.data, tokenizer, epochs=cfg.train.epochs, seed=cfg.train.seed)
+
+
+def make_optimizer(model: torch.nn.Module, t: Any, lr: float) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases and normalisation weights (1-D parameters)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(t.adam_beta1, t.adam_beta2),
+                             eps=t.adam_eps)
+
+
+def identity(cfg: TrainConfig, data_fingerprint: str) -> dict[str, Any]:
+    """The settings a checkpoint must share with the run that resumes it."""
+    from mmedkit.train.tracking import flatten
+
+    flat = flatten(cfg.to_dict())
+    keep = {k: v for k, v in flat.items() if k not in RESUMABLE_CHANGES and not k.startswith("logging.")}
+    return {**keep, "data.fingerprint": data_fingerprint}
+
+
+def _check_resume(ckpt: Path, saved: dict[str, Any], now: dict[str, Any]) -> None:
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if diff:
+        shown = "; ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff[:5])
+        raise ConfigError(f"{ckpt} was written by a different run ({shown}); use another out folder, "
+                          f"or --no-resume to start over")
+
+
+class _StopFlag:
+    """SIGTERM/SIGINT ask the loop to save a checkpoint after the current step and stop (twice: stop now)."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+# ------------------------------------------------------------------------------------------- loop
+
+
+@torch.no_grad()
+def evaluate(model: Any, dataset: Any, accelerator: Any, micro_batch: int, collate_fn: Any) -> dict[str, float]:
+    """Token-weighted held-out loss and perplexity over ``dataset`` (shared out among processes)."""
+    model.eval()
+    rank, world = accelerator.process_index, accelerator.num_processes
+    mine = list(range(rank, len(dataset), world))
+    n_batches = math.ceil(math.ceil(len(dataset) / world) / micro_batch)
+    totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+    for b in range(n_batches):
+        idx = mine[b * micro_batch:(b + 1) * micro_batch] or [None]
+        batch = {k: v.to(accelerator.device) for k, v in collate_fn([Rows(dataset)[i] for i in idx]).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        totals[0] += token_nll(logits, batch["labels"]).double()
+        totals[1] += target_count(batch)
+    totals = accelerator.reduce(totals, "sum")
+    model.train()
+    loss = float(totals[0] / max(totals[1].item(), 1))
+    return {"loss": round(loss, 5), "perplexity": round(math.exp(min(loss, 50)), 4), "tokens": int(totals[1])}
+
+
+def _save_final(accelerator: Any, model: Any, tokenizer: Any, out: Path, save_dtype: torch.dtype | None) -> None:
+    """Model (safetensors; adapter only for LoRA) and tokenizer into ``out``, ready for ``mmed bench run``."""
+    import os
+    import shutil
+
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    state = accelerator.get_state_dict(model)
+    if accelerator.is_main_process:
+        if save_dtype is not None:
+            state = {k: v.to(save_dtype) if v.is_floating_point() else v for k, v in state.items()}
+        base = unwrapped.get_base_model() if hasattr(unwrapped, "get_base_model") else unwrapped
+        base.config.use_cache = True
+        tmp = out / ".final.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        unwrapped.save_pretrained(tmp, state_dict=state, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        for f in tmp.iterdir():
+            os.replace(f, out / f.name)
+        tmp.rmdir()
+    accelerator.wait_for_everyone()
+
+
+def _saved_dtype(model_name: str, trust_remote_code: bool) -> torch.dtype | None:
+    """The dtype the base checkpoint was stored in (the trained model is saved in it too)."""
+    from transformers import AutoConfig
+
+    try:
+        conf = AutoConfig.from_pretrained(model_name, trust_remote_code=trust_remote_code)
+    except OSError:
+        return None
+    dt = getattr(conf, "dtype", None) or getattr(conf, "torch_dtype", None)
+    if isinstance(dt, str):
+        dt = getattr(torch, dt, None)
+    return dt if isinstance(dt, torch.dtype) else None
+
+
+@dataclass
+class _Counters:
+    """Run totals a checkpoint carries across sessions, and this session's own."""
+
+    step: int = 0
+    useful_before: int = 0
+    seconds_before: float = 0.0
+    useful: int = 0
+    positions: int = 0
+    seconds: float = 0.0
+    first_loss: float | None = None
+    initial_eval: dict[str, Any] | None = None
+
+
+class Trainer:
+    """One training run: set-up, resume, optimizer steps, checkpoints, the final model."""
+
+    def __init__(self, cfg: TrainConfig, console: Any = None) -> None:
+        from accelerate import Accelerator, PartialState
+        from accelerate.utils import set_seed
+
+        from mmedkit.models.hf import load_model_and_tokenizer
+
+        require(cfg, "model", "pass --model (a local folder or a hub id)")
+        require(cfg, "out", "pass --out DIR")
+        self.cfg, self.t, self.out, self.console = cfg, cfg.train, Path(str(cfg.out)), console
+        t = self.t
+        self.world = PartialState().num_processes
+        if t.global_batch_size % (t.micro_batch_size * self.world):
+            raise ConfigError(f"{cfg.source}: train.global_batch_size ({t.global_batch_size}) must be a multiple "
+                              f"of micro_batch_size x processes ({t.micro_batch_size} x {self.world})")
+        self.accum = t.global_batch_size // (t.micro_batch_size * self.world)
+        self.acc = Accelerator(gradient_accumulation_steps=self.accum,
+                               mixed_precision=resolve_mixed_precision(t.mixed_precision))
+        if self.acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+        set_seed(t.seed)
+        model, self.tokenizer, _, _ = load_model_and_tokenizer(cfg.model, dtype=t.model_dtype, device="cpu",
+                                                               trust_remote_code=cfg.trust_remote_code)
+        self.save_dtype = _saved_dtype(str(cfg.model), cfg.trust_remote_code)
+        self.notes: list[str] = []
+        with self.acc.main_process_first():  # tokenise once; the other processes then read the cache
+            self.data = build_data(cfg, self.tokenizer, self.notes.append)
+        self.eval_data = self.data.eval_set()
+        self.plan = StepPlan([len(self.data.epoch(e)) for e in range(t.epochs)], t.global_batch_size,
+                             t.micro_batch_size, self.world, t.max_steps)
+        if self.plan.total_steps == 0:
+            raise ConfigError(f"{cfg.source}: no training sequences")
+        self.model, self.optimizer, self.scheduler = self._prepare(model)
+        self.collate = Collate(self.tokenizer.pad_token_id, self.data.pad_to, t.pad_to_multiple_of)
+        self.identity = identity(cfg, self.data.fingerprint)
+        self.counters = _Counters()
+
+    def _prepare(self, model: Any) -> tuple[Any, Any, Any]:
+        from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+        cfg, t = self.cfg, self.t
+        model.config.use_cache = False
+        if t.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if cfg.method == "lora":
+                model.enable_input_require_grads()
+        if cfg.method == "lora":
+            from mmedkit.train.lora import apply_lora
+
+            model = apply_lora(model, cfg.lora)
+        model.train()
+        total = self.plan.total_steps
+        warmup = t.warmup_steps if t.warmup_steps is not None else math.ceil(t.warmup_ratio * total)
+        optimizer = make_optimizer(model, t, cfg.lr)
+        # Stepped once per optimizer step by this loop (not handed to accelerate, which steps it per process).
+        scheduler = get_cosine_with_min_lr_schedule_with_warmup(optimizer, warmup, total, min_lr_rate=t.min_lr_ratio)
+        if self.acc.state.deepspeed_plugin is not None:  # no prepared dataloader tells DeepSpeed the batch size
+            ds = self.acc.state.deepspeed_plugin.deepspeed_config
+            ds.update(train_micro_batch_size_per_gpu=t.micro_batch_size, gradient_accumulation_steps=self.accum,
+                      train_batch_size=t.global_batch_size, gradient_clipping=t.max_grad_norm)
+        model, optimizer = self.acc.prepare(model, optimizer)
+        return model, optimizer, scheduler
+
+    def resume(self) -> None:
+        """Continue from the newest checkpoint of the output folder, if there is one."""
+        ckpts = checkpoints(self.out)
+        if not ckpts:
+            return
+        saved = load_checkpoint(self.acc, ckpts[-1])
+        _check_resume(ckpts[-1], saved["identity"], self.identity)
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.counters = _Counters(step=saved["step"], useful_before=saved["useful_tokens"],
+                                  seconds_before=saved["train_seconds"], first_loss=saved.get("first_loss"),
+                                  initial_eval=saved.get("initial_eval"))
+        self.notes.append(f"resumed from {ckpts[-1]} (step {saved['step']} of {self.plan.total_steps})")
+
+    def state(self) -> dict[str, Any]:
+        """What ``trainer_state.json`` records."""
+        c = self.counters
+        return {"step": c.step, "total_steps": self.plan.total_steps, "useful_tokens": c.useful_before + c.useful,
+                "world_size": self.world, "train_seconds": c.seconds_before + c.seconds,
+                "scheduler": self.scheduler.state_dict(), "identity": self.identity, "initial_eval": c.initial_eval,
+                "first_loss": c.first_loss, "stage": self.cfg.stage, "method": self.cfg.method}
+
+    def optimizer_step(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+        """Forward/backward over this process's micro-batches, then one clipped optimizer step.
+
+        Each micro-batch's summed NLL is scaled by ``processes x accumulation / targets of the whole step``:
+        accelerate divides by the accumulation steps and data parallelism averages over processes, so the
+        gradient is that of the mean over every target token of the step.
+        """
+        acc, dev = self.acc, self.acc.device
+        local = torch.tensor([sum(target_count(b) for b in batches)], dtype=torch.float64, device=dev)
+        n_targets = float(acc.reduce(local, "sum").item())
+        scale = self.world * self.accum / max(n_targets, 1.0)
+        nll_sum, tokens, width = 0.0, 0, 0
+        acc.step = 0  # the accumulation counter: sync gradients on this step's last micro-batch
+        for b in batches:
+            b = {k: v.to(dev) for k, v in b.items()}
+            with acc.accumulate(self.model):
+                logits = self.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
+                nll = token_nll(logits, b["labels"])
+                acc.backward(nll * scale)
+            nll_sum += nll.item()
+            tokens += int(b["attention_mask"].sum())
+            width += b["input_ids"].numel()
+        grad_norm = acc.clip_grad_norm_(self.model.parameters(), self.t.max_grad_norm)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        nll_all, tokens_all, width_all = acc.reduce(torch.tensor([nll_sum, tokens, width], dtype=torch.float64,
+                                                                 device=dev), "sum").tolist()
+        norm = None if grad_norm is None else round(float(grad_norm), 5)  # None: DeepSpeed clips by itself
+        return {"nll": nll_all, "targets": n_targets, "tokens": tokens_all, "positions": width_all, "lr": lr,
+                "grad_norm": norm}
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out loss and perplexity."""
+        return evaluate(self.model, self.eval_data, self.acc, self.t.micro_batch_size, self.collate)
+
+    def run(self, stop_after: int | None = None) -> dict[str, Any]:
+        """Train to the end (or to ``stop_after``), saving checkpoints; return the summary."""
+        from mmedkit.train.tracking import Tracker
+
+        cfg, t, c, total, main = self.cfg, self.t, self.counters, self.plan.total_steps, self.acc.is_main_process
+        if main:
+            import yaml
+
+            atomic_write_text(self.out / "train_config.yaml",
+                              yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+        tracker = Tracker(self.out, cfg.logging, cfg.to_dict(), main=main, total_steps=total, start_step=c.step,
+                          run_id=self.data.fingerprint + ident_hash(self.identity), console=self.console)
+        for line in [*self.notes, *tracker.notes]:
+            tracker.print(line)
+        tracker.print(f"{cfg.stage} ({cfg.method}) of {cfg.model}: {total} steps of {t.global_batch_size} sequences "
+                      f"({self.world} process(es) x {t.micro_batch_size} x {self.accum} accumulation), "
+                      f"{len(self.data.epoch(0))} sequences in epoch 1, mixed precision {self.acc.mixed_precision}")
+        if self.eval_data is not None and c.initial_eval is None:
+            c.initial_eval = self.evaluate()
+            tracker.log(c.step, c.initial_eval, "eval")
+            tracker.print(f"held-out loss {c.initial_eval['loss']:.4f} (perplexity "
+                          f"{c.initial_eval['perplexity']:.2f}) at step {c.step}")
+        start, window, last_loss, speed = c.step, _Window(), None, 0.0
+        with _StopFlag() as stop:
+            for step, batches in step_batches(self.data, self.plan, c.step, self.acc.process_index, self.collate,
+                                              t.num_workers):
+                t0 = time.perf_counter()
+                r = self.optimizer_step(batches)
+                dt = time.perf_counter() - t0
+                c.step = step + 1
+                c.useful += int(r["tokens"])
+                c.positions += int(r["positions"])
+                c.seconds += dt
+                c.first_loss = r["nll"] / max(r["targets"], 1) if c.first_loss is None else c.first_loss
+                window.add(r, dt)
+                eta = c.seconds / (c.step - start) * (total - c.step)
+                if c.step % t.log_every == 0 or c.step == total:
+                    last_loss, speed = window.loss, window.tokens_per_s
+                    tracker.log(c.step, {"loss": round(last_loss, 5), "lr": r["lr"], "grad_norm": r["grad_norm"],
+                                         "tokens_per_s": round(window.tokens_per_s, 1), "eta_s": round(eta, 1),
+                                         "epoch": self.plan.locate(step)[0] + 1})
+                    window = _Window()
+                tracker.advance(c.step, f"loss {last_loss or float('nan'):.4f} lr {r['lr']:.2e} {speed:,.0f} tok/s",
+                                eta)
+                if self.eval_data is not None and t.eval_every and c.step % t.eval_every == 0 and c.step < total:
+                    tracker.log(c.step, self.evaluate(), "eval")
+                halt = self._agree(stop.set) or (stop_after is not None and stop_after <= c.step < total)
+                if c.step % t.save_every == 0 or halt or c.step == total:
+                    save_checkpoint(self.acc, self.out, c.step, self.state(), t.keep_checkpoints)
+                if halt:
+                    tracker.print(f"stopped after step {c.step} of {total}; checkpoint saved: rerun the same "
+                                  "command to resume")
+                    tracker.close()
+                    return {"step": c.step, "total_steps": total, "finished": False, "out": str(self.out)}
+        final_eval = self.evaluate() if self.eval_data is not None else None
+        if final_eval is not None:
+            tracker.log(c.step, final_eval, "eval")
+        tracker.close()
+        _save_final(self.acc, self.model, self.tokenizer, self.out, self.save_dtype)
+        return self._summary(start, last_loss, final_eval)
+
+    def _agree(self, flag: bool) -> bool:
+        """True on every process when a stop signal reached any of them."""
+        return bool(self.acc.reduce(torch.tensor([float(flag)], device=self.acc.device), "sum").item() > 0)
+
+    def _summary(self, start: int, last_loss: float | None, final_eval: dict[str, Any] | None) -> dict[str, Any]:
+        c, t = self.counters, self.t
+        summary = {
+            "stage": self.cfg.stage, "method": self.cfg.method, "model": self.cfg.model, "out": str(self.out),
+            "finished": True, "steps": self.plan.total_steps, "steps_this_session": c.step - start,
+            "epochs": t.epochs, "processes": self.world, "global_batch_size": t.global_batch_size,
+            "mixed_precision": self.acc.mixed_precision, "data": self.data.describe(),
+            "first_step_loss": c.first_loss, "last_logged_loss": last_loss,
+            "held_out_before": c.initial_eval, "held_out_after": final_eval,
+            "useful_tokens": c.useful_before + c.useful, "train_seconds": round(c.seconds_before + c.seconds, 2),
+            "useful_tokens_per_s_this_session": round(c.useful / c.seconds, 1) if c.seconds else None,
+            "positions_this_session": c.positions,
+            "padding_fraction_this_session": round(1 - c.useful / c.positions, 4) if c.positions else None,
+        }
+        if self.acc.is_main_process:
+            atomic_write_json(self.out / SUMMARY_FILE, summary)
+        return summary
+
+
+@dataclass
+class _Window:
+    """Loss and speed since the last log line."""
+
+    nll: float = 0.0
+    targets: float = 0.0
+    tokens: float = 0.0
+    seconds: float = 0.0
+
+    def add(self, r: dict[str, Any], dt: float) -> None:
+        """Count one optimizer step's result ``r`` that took ``dt`` seconds."""
+        self.nll += r["nll"]
+        self.targets += r["targets"]
+        self.tokens += r["tokens"]
+        self.seconds += dt
+
+    @property
+    def loss(self) -> float:
+        """Mean NLL per target token."""
+        return self.nll / max(self.targets, 1.0)
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Non-padding tokens per second (all processes)."""
+        return self.tokens / max(self.seconds, 1e-9)
+
+
+def train(cfg: TrainConfig, *, stop_after: int | None = None, resume: bool = True,
+          console: Any = None) -> dict[str, Any]:
+    """Run (or resume) the training ``cfg`` describes; return the summary written to ``train_summary.json``.
+
+    ``stop_after``: save a checkpoint and return after this global step (the schedule still spans the
+    whole run), for jobs cut into time slots. SIGTERM/SIGINT do the same after the current step.
+    """
+    trainer = Trainer(cfg, console)
+    if resume:
+        trainer.resume()
+    return trainer.run(stop_after)
+
+
+def ident_hash(ident: dict[str, Any]) -> str:
+    """Short stable hash of a run identity (the W&B run id, so a resumed run logs to the same run)."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+__all__ = ["Trainer", "evaluate", "train"]

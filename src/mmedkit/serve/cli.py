@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mmedkit.serve.app import ServeConfig, create_app, default_allowed_hosts
+if TYPE_CHECKING:  # the service (FastAPI, torch) is imported only when `mmed serve` runs
+    from mmedkit.serve.app import ServeConfig
 
 app = typer.Typer(help="Serve the family-doctor chat page and an OpenAI-compatible API (safety layer on).",
                   pretty_exceptions_show_locals=False)
@@ -35,6 +36,7 @@ def build_app(*, model: str | None = None, adapter: str | None = None, upstream:
               safety_data: Path | None = None, config: ServeConfig | None = None):  # -> FastAPI
     """The service over a local model (``model``, default: the embedded SmolLM2) or ``upstream``."""
     from mmedkit.models.base import BackendError
+    from mmedkit.serve.app import ServeConfig, create_app
     from mmedkit.serve.backends import ChatBackend, LocalBackend, model_notice
     from mmedkit.serve.safety import SafetyPolicy
 
@@ -102,6 +104,7 @@ def serve(
 ) -> None:
     """Start the chat service."""
     from mmedkit.models.base import BackendError
+    from mmedkit.serve.app import ServeConfig, default_allowed_hosts
     from mmedkit.serve.safety import SafetyDataError
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")

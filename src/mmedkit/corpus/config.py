@@ -6,7 +6,8 @@ Layout (see ``corpus/recipes/demo.yaml`` and ``mmedc.yaml``)::
     inputs:                       # JSONL or Parquet with a text column; local or fsspec paths (s3://, hf://)
       - path: ../shared/data/corpus_dev
         glob: "*.jsonl"           # optional; a file path reads that file
-        format: jsonl             # jsonl | parquet (default: from the file names)
+        format: jsonl             # jsonl | parquet | pdf | html | warc (default: from the file names)
+        options: {}               # reader options of pdf/html/warc inputs (INPUT_OPTIONS; see corpus/pdf.py, web.py)
         text_key: text
         id_key: id
         source: corpus_dev        # recorded as metadata "source" when a record has none
@@ -24,6 +25,8 @@ Layout (see ``corpus/recipes/demo.yaml`` and ``mmedc.yaml``)::
 
 Relative local paths are resolved against the working directory. An input path ending in ``.jsonl``,
 ``.json``, ``.parquet`` or a compression suffix is read as one file; any other path as a folder.
+A folder of PDFs, saved HTML pages or WARC files needs ``format: pdf | html | warc`` (or a glob such
+as ``"*.pdf"`` that names the kind).
 """
 
 from __future__ import annotations
@@ -58,6 +61,16 @@ class InputSpec:
     id_key: str = "id"
     source: str = ""
     language: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """Reader options for pdf/html/warc inputs, names in ``INPUT_OPTIONS``."""
+
+
+INPUT_FORMATS = ("jsonl", "parquet", "pdf", "html", "warc")
+INPUT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "pdf": ("dpi", "min_chars", "pages_per_document", "matter", "page_range", "ocr", "lid_backend"),
+    "html": ("include", "exclude", "sites"),
+    "warc": ("include", "exclude", "sites"),
+}
 
 
 @dataclass
@@ -237,9 +250,14 @@ def _input(r: _Reader, value: Any, path: str) -> InputSpec:
     spec = _spec(r, InputSpec, {k: v for k, v in data.items() if k != "path"}, path, path=data["path"])
     if "format" not in data:
         name = (spec.glob or spec.path).lower()
-        spec.format = "parquet" if ".parquet" in name else "jsonl"
-    if spec.format not in ("jsonl", "parquet"):
-        raise r.error(f"{path}.format", f"expected jsonl or parquet, got {spec.format!r}")
+        kinds = {".parquet": "parquet", ".pdf": "pdf", ".warc": "warc", ".htm": "html"}
+        spec.format = next((kind for suffix, kind in kinds.items() if suffix in name), "jsonl")
+    if spec.format not in INPUT_FORMATS:
+        raise r.error(f"{path}.format", f"expected one of {', '.join(INPUT_FORMATS)}, got {spec.format!r}")
+    unknown = sorted(set(spec.options) - set(INPUT_OPTIONS.get(spec.format, ())))
+    if unknown:
+        known = ", ".join(INPUT_OPTIONS.get(spec.format, ())) or "none"
+        raise r.error(f"{path}.options", f"unknown option(s) {unknown} for {spec.format} input; known: {known}")
     if spec.language is not None:
         try:
             spec.language = get_language(spec.language).code

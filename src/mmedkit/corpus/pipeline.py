@@ -39,7 +39,7 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from mmedkit.corpus.config import ConfigError, CorpusConfig, InputSpec
 
 PLAN_FILE = "plan.json"
-_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".gz", ".zst", ".bz2", ".xz")
+_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".gz", ".zst", ".bz2", ".xz", ".pdf", ".warc", ".html", ".htm")
 CONFIG_FILE = "config.json"
 
 
@@ -71,6 +71,17 @@ def _reader(spec: InputSpec, malformed: DiskWriter) -> PipelineStep:
     meta = {"source": spec.source}
     if spec.language:
         meta["language"] = spec.language
+    if spec.format in ("pdf", "html", "warc"):  # document readers: text from PDFs or web pages
+        if spec.format == "pdf":
+            from mmedkit.corpus.pdf import PdfReader as cls
+            extra: dict = {"language": spec.language}
+        else:
+            from mmedkit.corpus.web import HtmlFolderReader, WarcReader
+
+            cls, extra = (HtmlFolderReader if spec.format == "html" else WarcReader), {}
+        if glob:
+            extra["glob_pattern"] = glob
+        return cls(folder, malformed_writer=malformed, default_metadata=meta, **extra, **spec.options)
     cls = TolerantParquetReader if spec.format == "parquet" else TolerantJsonlReader
     return cls(folder, malformed_writer=malformed, glob_pattern=glob, text_key=spec.text_key, id_key=spec.id_key,
                default_metadata=meta)

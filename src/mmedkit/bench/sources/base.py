@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.loader import read_jsonl_records
 
 
 @dataclass
@@ -58,17 +59,10 @@ def register(name: str, *, language: str, title: str, license: str, expects: str
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, record)`` for each non-blank line; a bad line raises DataError naming it."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                rec = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"malformed JSON: {exc.msg}", path=str(path), line=lineno) from exc
-            if not isinstance(rec, dict):
-                raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=str(path), line=lineno)
-            yield lineno, rec
+    for lineno, rec in read_jsonl_records(path):
+        if not isinstance(rec, dict):
+            raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=str(path), line=lineno)
+        yield lineno, rec
 
 
 def read_json(path: Path) -> Any:

@@ -21,7 +21,13 @@ from mmedkit.bench.extract import extract_answer
 from mmedkit.bench.items import Item, format_answer
 from mmedkit.bench.loader import LoadReport, load_benchmark
 from mmedkit.bench.metrics import Scored, summarize
-from mmedkit.bench.prompts import PromptConfig, build_prompt, loglikelihood_request, select_exemplars
+from mmedkit.bench.prompts import (
+    ExemplarPool,
+    PromptConfig,
+    build_prompt,
+    loglikelihood_request,
+    select_exemplars,
+)
 from mmedkit.models.base import GenerationRequest, LanguageModel
 from mmedkit.utils import atomic_write_json, atomic_write_text, git_commit
 
@@ -76,7 +82,7 @@ def _prompt_for_record(prompt: Any) -> Any:
     return prompt if isinstance(prompt, str) else [dict(m) for m in prompt]
 
 
-def score_chunk(model: LanguageModel, items: Sequence[Item], cfg: RunConfig, pool: Sequence[Item],
+def score_chunk(model: LanguageModel, items: Sequence[Item], cfg: RunConfig, pool: Sequence[Item] | ExemplarPool,
                 progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Run the model on ``items`` and return one sample record per item."""
     pcfg = cfg.prompt
@@ -159,9 +165,9 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
     report = LoadReport()
     items = load_benchmark(cfg.data, split=cfg.split, langs=cfg.langs, skip_invalid=cfg.skip_invalid,
                            report=report, limit=cfg.limit)
-    pool: list[Item] = []
+    pool = ExemplarPool([])
     if cfg.fewshot:
-        pool = load_benchmark(cfg.data, split="train", langs=cfg.langs, skip_invalid=True)
+        pool = ExemplarPool(load_benchmark(cfg.data, split="train", langs=cfg.langs, skip_invalid=True))
     cache = SampleCache(out, cfg.fingerprint())
     done = cache.load()
     todo = [it for it in items if it.id not in done]

@@ -79,15 +79,30 @@ def _study_prompt(item: Item, rationale: bool) -> str:
             f"### Input:\n{question_block(item)}\n\n### Response:")
 
 
-def select_exemplars(pool: Sequence[Item], item: Item, k: int, seed: int) -> list[Item]:
+class ExemplarPool:
+    """Few-shot candidates grouped by language and sorted by id, built once per run."""
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        self.by_language: dict[str, list[Item]] = {}
+        for x in sorted(items, key=lambda x: x.id):
+            self.by_language.setdefault(x.language, []).append(x)
+        self.position = {lang: {x.id: i for i, x in enumerate(xs)} for lang, xs in self.by_language.items()}
+
+
+def select_exemplars(pool: Sequence[Item] | ExemplarPool, item: Item, k: int, seed: int) -> list[Item]:
     """``k`` exemplars of ``item``'s language from ``pool``, seeded by ``seed`` and the item id.
 
     The choice for an item never depends on which other items are evaluated, so resumed and
-    partial runs see the same prompts.
+    partial runs see the same prompts. Pass an :class:`ExemplarPool` when selecting for many items.
     """
     if k <= 0:
         return []
-    same = sorted((x for x in pool if x.language == item.language and x.id != item.id), key=lambda x: x.id)
+    if not isinstance(pool, ExemplarPool):
+        pool = ExemplarPool(pool)
+    same = pool.by_language.get(item.language, [])
+    own = pool.position.get(item.language, {}).get(item.id)
+    if own is not None:
+        same = same[:own] + same[own + 1:]
     digest = hashlib.sha256(f"{seed}:{item.language}:{item.id}".encode()).hexdigest()
     rng = random.Random(int(digest[:16], 16))
     return rng.sample(same, min(k, len(same)))

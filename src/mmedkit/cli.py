@@ -70,8 +70,8 @@ def bench_run(
 ) -> None:
     """Evaluate a model on MMedBench-style multiple-choice QA."""
     from mmedkit.bench.engine import RunConfig, run_benchmark
-    from mmedkit.bench.items import DataError
     from mmedkit.bench.report import console_table
+    from mmedkit.errors import DataError
     from mmedkit.models.base import BackendError
 
     try:
@@ -136,8 +136,8 @@ def bench_import(
                                                      "e.g. keep_images=true.")] = None,
 ) -> None:
     """Convert one benchmark source to the MMedBench layout."""
-    from mmedkit.bench.items import DataError
     from mmedkit.bench.sources import counts, import_source
+    from mmedkit.errors import DataError
 
     try:
         result = import_source(source, path, out, **_options(option))
@@ -162,8 +162,8 @@ def bench_build(
     seed: Annotated[int, typer.Option(help="Seed of the IgakuQA split.")] = 20240924,
 ) -> None:
     """Assemble a suite from the original sources and say how it differs from MMedBench."""
-    from mmedkit.bench.items import DataError
     from mmedkit.bench.suites import MMEDBENCH_COUNTS, build_suite
+    from mmedkit.errors import DataError
 
     try:
         overrides = {k: Path(str(v)) for k, v in _options(source).items()}
@@ -229,10 +229,10 @@ def bench_overlap(
     """Flag test questions sharing a word 13-gram (char 50-gram for zh/ja) with a corpus."""
     import itertools
 
-    from mmedkit.bench.items import DataError
     from mmedkit.bench.loader import load_benchmark
     from mmedkit.bench.overlap import find_overlap, iter_corpus
     from mmedkit.bench.suites import MANIFEST, suite_tasks
+    from mmedkit.errors import DataError
     from mmedkit.utils import atomic_write_json
 
     try:
@@ -262,8 +262,8 @@ def bench_validate(
     = True,
 ) -> None:
     """Check a benchmark folder and print item counts per split and language."""
-    from mmedkit.bench.items import DataError
     from mmedkit.bench.loader import LoadReport, load_benchmark
+    from mmedkit.errors import DataError
 
     bad = 0
     for split in ("train", "test"):

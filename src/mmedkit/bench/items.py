@@ -6,17 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmedkit.errors import DataError
 
-class DataError(ValueError):
-    """Bad benchmark input, with the place it was found (file, line, field)."""
-
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
-                 field: str | None = None) -> None:
-        self.path, self.line, self.field = path, line, field
-        where = ":".join(str(p) for p in (path, line) if p is not None)
-        prefix = f"{where}: " if where else ""
-        suffix = f" (field {field!r})" if field else ""
-        super().__init__(f"{prefix}{message}{suffix}")
+__all__ = ["DataError", "Item", "format_answer", "parse_answer"]  # DataError re-exported from mmedkit.errors
 
 
 @dataclass(frozen=True)

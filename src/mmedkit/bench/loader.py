@@ -14,7 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item, parse_answer
+from mmedkit.bench.items import Item, parse_answer
+from mmedkit.errors import DataError
 from mmedkit.languages import Language, parse_langs
 
 HUB_ID = "Henrychur/MMedBench"

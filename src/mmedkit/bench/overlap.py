@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
+from mmedkit.errors import DataError
 from mmedkit.languages import LANGUAGES, get_language
 
 WORD_N = 13

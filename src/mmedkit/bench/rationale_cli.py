@@ -18,7 +18,7 @@ _fail = fail
 
 
 def _errors() -> tuple[type[Exception], ...]:
-    from mmedkit.bench.items import DataError
+    from mmedkit.errors import DataError
     from mmedkit.models.base import BackendError
 
     return (DataError, BackendError, ValueError, KeyError, OSError)

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.loader import write_benchmark
 from mmedkit.bench.sources import get_source, import_source
+from mmedkit.errors import DataError
 from mmedkit.utils import atomic_write_json
 
 MANIFEST = "suite.json"

@@ -41,7 +41,7 @@ def _fail(exc: BaseException) -> typer.Exit:
 
 
 def _errors() -> tuple[type[BaseException], ...]:
-    from mmedkit.bench.items import DataError
+    from mmedkit.errors import DataError
     from mmedkit.models.base import BackendError
     from mmedkit.train.config import ConfigError
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from mmedkit.bench.items import DataError
+from mmedkit.errors import DataError
 from mmedkit.utils import atomic_write_json
 
 CACHE_VERSION = 1

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.loader import load_benchmark
 from mmedkit.bench.prompts import PromptConfig, build_prompt, target
+from mmedkit.errors import DataError
 from mmedkit.models.base import Prompt
 
 IGNORE = -100

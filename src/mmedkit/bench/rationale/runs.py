@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.loader import load_benchmark, read_jsonl_records
+from mmedkit.errors import DataError
 
 RESULTS = "results.json"
 SAMPLES = "samples.jsonl"

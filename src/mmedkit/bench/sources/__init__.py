@@ -13,8 +13,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.sources.base import SOURCES, Source, SourceResult
+from mmedkit.errors import DataError
 
 # source name -> module that registers it
 _MODULES: dict[str, str] = {

@@ -16,8 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item, parse_answer
+from mmedkit.bench.items import Item, parse_answer
 from mmedkit.bench.sources.base import SourceResult, read_json, register, require, split_files
+from mmedkit.errors import DataError
 
 FILES = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.sources.base import LETTERS, SourceResult, read_json, register, require, split_files
+from mmedkit.errors import DataError
 
 FILES = {"train": "train_HEAD.json", "dev": "dev_HEAD.json", "test": "test_HEAD.json"}
 NEEDS_IMAGE = "needs an image"

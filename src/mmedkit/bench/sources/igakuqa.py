@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.sources.base import LETTERS, SourceResult, iter_jsonl, register, require
+from mmedkit.errors import DataError
 
 _EXAM_FILE = re.compile(r"^(\d{3})-([A-Z])\.jsonl$")
 _PROBLEM_ID = re.compile(r"^(\d+)([A-Z])(\d+)$")

@@ -21,9 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.sources.base import SourceResult, iter_jsonl, register, require
 from mmedkit.bench.sources.packed import parse_packed_answer, parse_packed_options
+from mmedkit.errors import DataError
 
 SPLITS = {"train": "train", "dev": "test", "validation": "test", "test": "test"}
 """MedMCQA file / folder name -> MMedBench split."""

@@ -18,9 +18,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item, parse_answer
+from mmedkit.bench.items import Item, parse_answer
 from mmedkit.bench.sources.base import LETTERS, SourceResult, iter_jsonl, register, require
 from mmedkit.bench.sources.packed import parse_packed_answer, parse_packed_options
+from mmedkit.errors import DataError
 
 MEDQA_HOME = "https://github.com/jind11/MedQA"
 

@@ -19,8 +19,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.sources.base import SourceResult, register
+from mmedkit.errors import DataError
 
 SUBJECTS = ("clinical_knowledge", "medical_genetics", "anatomy", "professional_medicine",
             "college_biology", "college_medicine")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from mmedkit.bench.items import DataError
+from mmedkit.errors import DataError
 
 _MARKER = re.compile(r"^\(([A-Z])\)\s?(.*)$")
 

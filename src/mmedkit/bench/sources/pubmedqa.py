@@ -22,8 +22,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.sources.base import SourceResult, read_json, register
+from mmedkit.errors import DataError
 
 OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
 _LETTER = {text: letter for letter, text in OPTIONS.items()}

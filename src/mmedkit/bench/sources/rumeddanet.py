@@ -17,8 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.items import DataError, Item
+from mmedkit.bench.items import Item
 from mmedkit.bench.sources.base import SourceResult, iter_jsonl, register, require, split_files
+from mmedkit.errors import DataError
 
 FILES = {"train": "train_v1.jsonl", "dev": "dev_v1.jsonl", "test": "test_v1.jsonl"}
 PRIVATE = "private_test_v1.jsonl"

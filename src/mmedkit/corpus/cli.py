@@ -12,19 +12,13 @@ app = typer.Typer(help="Build the medical corpus: language ID, keyword filter, q
 
 
 def _run(cfg: object) -> None:
-    from mmedkit.clikit import console, err
-    from mmedkit.clikit import fail as _fail
-    from mmedkit.corpus.config import ConfigError
+    from mmedkit.clikit import console, handle_errors
     from mmedkit.corpus.pipeline import run_pipeline
     from mmedkit.corpus.stats import REPORT_DIR, render_markdown
 
-    try:
+    with handle_errors(RuntimeError, ImportError,
+                       interrupted="completed tasks are kept; run the same command again to resume."):
         report = run_pipeline(cfg)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]: completed tasks are kept; run the same command again to resume.")
-        raise typer.Exit(code=130) from None
-    except (ConfigError, RuntimeError, OSError, ValueError, ImportError) as exc:
-        raise _fail(exc) from exc
     out = cfg.output.path  # type: ignore[attr-defined]
     if report is None:
         console.print(f"submitted to Slurm; when the jobs finish, run: mmed corpus stats {out}")
@@ -42,10 +36,10 @@ def build(
     workers: Annotated[int | None, typer.Option(min=1, help="Override executor.workers.")] = None,
 ) -> None:
     """Run (or resume) the whole pipeline a config describes, then write the report."""
-    from mmedkit.clikit import fail as _fail
+    from mmedkit.clikit import handle_errors
     from mmedkit.corpus.config import EXECUTORS, ConfigError, load_config
 
-    try:
+    with handle_errors():
         cfg = load_config(config)
         if executor is not None and executor not in EXECUTORS:
             raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -56,8 +50,6 @@ def build(
         cfg.executor.workers = workers or cfg.executor.workers
         if cfg.executor.type == "slurm" and not cfg.executor.partition:
             raise ConfigError(f"{cfg.source_file}: executor.partition is required for the slurm executor")
-    except ConfigError as exc:
-        raise _fail(exc) from exc
     _run(cfg)
 
 
@@ -77,8 +69,8 @@ def filter_cmd(
     write_removed: Annotated[bool, typer.Option(help="Write dropped documents to OUT/removed/<step>/.")] = True,
 ) -> None:
     """Short form of `build`: filter IN into OUT with the default steps."""
-    from mmedkit.clikit import fail as _fail
-    from mmedkit.corpus.config import ConfigError, parse_config
+    from mmedkit.clikit import handle_errors
+    from mmedkit.corpus.config import parse_config
 
     steps: dict[str, object] = {"language_id": {}}
     if keywords:
@@ -93,10 +85,8 @@ def filter_cmd(
             "inputs": [{"path": inp, "text_key": text_key}], "steps": steps,
             "output": {"path": out, "write_removed": write_removed},
             "executor": {"type": "local", "tasks": tasks, "workers": workers}}
-    try:
+    with handle_errors():
         cfg = parse_config(data, source="mmed corpus filter")
-    except ConfigError as exc:
-        raise _fail(exc) from exc
     _run(cfg)
 
 
@@ -106,14 +96,11 @@ def stats(
     work_dir: Annotated[str | None, typer.Option(help="Its work folder, when not OUTPUT/_work.")] = None,
 ) -> None:
     """Rebuild the report (JSON, Markdown, PNG) of a finished or partly finished build and print it."""
-    from mmedkit.clikit import console
-    from mmedkit.clikit import fail as _fail
+    from mmedkit.clikit import console, handle_errors
     from mmedkit.corpus.stats import REPORT_DIR, render_markdown, write_report
 
-    try:
+    with handle_errors(KeyError):
         report = write_report(output, work_dir)
-    except (OSError, ValueError, KeyError) as exc:
-        raise _fail(exc) from exc
     console.print(render_markdown(report), markup=False, highlight=False, soft_wrap=True)
     console.print(f"report: {output.rstrip('/')}/{REPORT_DIR}/corpus_report.md (.json, .png)")
 
@@ -127,16 +114,13 @@ def calibrate_cmd(
     out: Annotated[Path | None, typer.Option(help="Write the full report (whole grid) as JSON here.")] = None,
 ) -> None:
     """Precision/recall/F1 of the medical keyword filter over a threshold grid, per language and source."""
-    from mmedkit.clikit import console
-    from mmedkit.clikit import fail as _fail
+    from mmedkit.clikit import console, handle_errors
     from mmedkit.corpus.calibrate import calibrate, report_markdown
     from mmedkit.utils import atomic_write_json
 
-    try:
+    with handle_errors(KeyError):
         codes = [c.strip() for c in langs.split(",") if c.strip()] if langs else None
         report = calibrate(labelled, language=codes, folds=folds, seed=seed)
-    except (OSError, ValueError, KeyError) as exc:
-        raise _fail(exc) from exc
     console.print(report_markdown(report), markup=False, highlight=False)
     if out:
         atomic_write_json(out, report)

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from mmedkit.clikit import fail, handle_errors
+
 app = typer.Typer(help="Training: continued pretraining on a corpus, fine-tuning on a benchmark (full or LoRA).",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 console = Console()
@@ -34,18 +36,7 @@ def _say(text: str) -> None:
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
-def _fail(exc: BaseException) -> typer.Exit:
-    err.print("[bold red]error:[/] ", end="")
-    err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def _errors() -> tuple[type[BaseException], ...]:
-    from mmedkit.errors import DataError
-    from mmedkit.models.base import BackendError
-    from mmedkit.train.config import ConfigError
-
-    return ConfigError, DataError, BackendError, RuntimeError, OSError
+_RESUME = "rerun the same command to resume from the newest checkpoint."
 
 
 def _load(config: str, stage: str, sets: list[str] | None, model: str | None, out: Path | None,
@@ -67,11 +58,7 @@ def _run(cfg: Any, stop_after: int | None, resume: bool) -> dict[str, Any]:
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     validate(cfg)
-    try:
-        return train(cfg, stop_after=stop_after, resume=resume, console=err)
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]: rerun the same command to resume from the newest checkpoint.")
-        raise typer.Exit(code=130) from None
+    return train(cfg, stop_after=stop_after, resume=resume, console=err)
 
 
 def _report(summary: dict[str, Any]) -> None:
@@ -107,13 +94,11 @@ def pretrain(
     """Continued pretraining on a corpus (tokenised once into a cache, packed into full sequences)."""
     from mmedkit.train.config import Source
 
-    try:
+    with handle_errors(RuntimeError, interrupted=_RESUME):
         cfg = _load(config, "pretrain", set_, model, out, progress)
         if data:
             cfg.data.sources = [Source(path=p) for p in data]
         _report(_run(cfg, stop_after, resume))
-    except _errors() as exc:
-        raise _fail(exc) from exc
 
 
 @app.command("sft")
@@ -130,7 +115,7 @@ def sft(
     progress: ProgressOpt = True,
 ) -> None:
     """Fine-tune on a benchmark's train split in the study's prompt format (full or LoRA)."""
-    try:
+    with handle_errors(RuntimeError, interrupted=_RESUME):
         cfg = _load(config, "sft", set_, model, out, progress)
         if method:
             cfg.method = method
@@ -142,8 +127,6 @@ def sft(
             adapter = f" --adapter {summary['out']}" if cfg.method == "lora" else ""
             base = cfg.model if cfg.method == "lora" else summary["out"]
             _say(f"evaluate: mmed bench run --model {base}{adapter} --out {summary['out']}/bench")
-    except _errors() as exc:
-        raise _fail(exc) from exc
 
 
 @app.command("merge")
@@ -158,11 +141,9 @@ def merge(
     """Merge a LoRA adapter into its base model and write a full model (safetensors + tokenizer)."""
     from mmedkit.train.lora import merge_lora
 
-    try:
+    with handle_errors(RuntimeError):
         path = merge_lora(adapter, out, base=base, dtype=dtype, trust_remote_code=trust_remote_code,
                           overwrite=overwrite)
-    except _errors() as exc:
-        raise _fail(exc) from exc
     _say(f"wrote {path}; evaluate: mmed bench run --model {path} --out {path}/bench")
 
 
@@ -197,7 +178,7 @@ def config_path(name: Annotated[str, typer.Argument(help="Accelerate config or r
         if path.is_file():
             _say(str(path))
             return
-    raise _fail(FileNotFoundError(f"no shipped config named {name!r} (see `mmed train recipes`)"))
+    raise fail(FileNotFoundError(f"no shipped config named {name!r} (see `mmed train recipes`)"))
 
 
 if __name__ == "__main__":

@@ -103,9 +103,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "info",
 ) -> None:
     """Start the chat service."""
-    from mmedkit.models.base import BackendError
+    from mmedkit.clikit import handle_errors
     from mmedkit.serve.app import ServeConfig, default_allowed_hosts
-    from mmedkit.serve.safety import SafetyDataError
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     api_key = _env(api_key_env, "--api-key-env")
@@ -120,13 +119,10 @@ def serve(
                          max_message_chars=max_message_chars, max_tokens=max_tokens,
                          default_max_tokens=min(default_max_tokens, max_tokens), queue_size=queue_size,
                          request_timeout=timeout, conversation_log=log_conversations)
-    try:
+    with handle_errors():
         service = build_app(model=model, adapter=adapter, upstream=upstream, upstream_model=upstream_model,
                             upstream_api_key=upstream_key, upstream_slots=upstream_slots, device=device, dtype=dtype,
                             model_id=model_id, safety_data=safety_data, config=config)
-    except (BackendError, SafetyDataError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         log.warning("serving on %s without an API key: anyone who can reach it can use the model", host)
     if log_conversations:

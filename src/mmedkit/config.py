@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
+from typing_extensions import is_typeddict
 
 from mmedkit.errors import ConfigError
 
@@ -240,7 +241,11 @@ M = typing.TypeVar("M", bound=BaseModel)
 
 
 def fail_at(key: str, message: str) -> PydanticCustomError:
-    """An error for a validator to raise about another key than its own (``key`` relative to the model)."""
+    """An error for a validator to raise about another key than its own.
+
+    ``key`` is relative to the model whose validator raises it (a model validator's model, or the model
+    holding a field validator's field; a validator of a field that holds a model counts as that model's).
+    """
     return PydanticCustomError("mmed_at", "{message}", {"message": message, "key": key})
 
 
@@ -273,26 +278,34 @@ def _message(err: dict[str, Any], model: type[BaseModel], loc: tuple[str | int, 
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
-    """Field names of the (nested) model reached by ``loc``, or [] when it is not a model."""
+    """Field names of the (nested) model or TypedDict reached by ``loc``, or [] when it is neither."""
     current: Any = model
     for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            current = _inner_model(current)
-            if isinstance(part, int):
-                continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+        if isinstance(part, int):
+            continue  # a list item: _inner_model already looked through list[X]
+        fields = _field_types(current)
+        if fields is None or part not in fields:
             return []
-        current = _inner_model(current.model_fields[part].annotation)
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+        current = _inner_model(fields[part])
+    return list(_field_types(current) or [])
+
+
+def _field_types(tp: Any) -> dict[str, Any] | None:
+    """Field name -> annotation of a model or a TypedDict, else None."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return {name: field.annotation for name, field in tp.model_fields.items()}
+    if is_typeddict(tp):
+        return typing.get_type_hints(tp)
+    return None
 
 
 def _inner_model(tp: Any) -> Any:
-    """The model inside ``X | None``, ``list[X]`` or ``dict[str, X]``, else ``tp``."""
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
+    """The model (or TypedDict) inside ``X | None``, ``list[X]`` or ``dict[str, X]``, else ``tp``."""
+    if _field_types(tp) is not None:
         return tp
     for arg in typing.get_args(tp):
         found = _inner_model(arg)
-        if isinstance(found, type) and issubclass(found, BaseModel):
+        if _field_types(found) is not None:
             return found
     return tp
 
@@ -310,8 +323,9 @@ def build(model: type[M], raw: RawConfig | dict[str, Any], *, prefix: str = "",
         err = min(errors, key=lambda e: _order(raw, e["loc"]))
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _is_tag(p)))
         key = _join(loc)
-        if err["type"] == "mmed_at":
-            key = _join((*loc[:-1], *_split(err["ctx"]["key"]))) if err["ctx"]["key"] else _join(loc[:-1])
+        if err["type"] == "mmed_at":  # relative to the model whose validator raised it
+            base = loc if _fields_at(model, loc) else loc[:-1]
+            key = _join((*base, *_split(err["ctx"]["key"]))) if err["ctx"]["key"] else _join(base)
         full = f"{prefix}.{key}" if prefix and key else (prefix or key)
         raise raw.error(full, _message(err, model, loc)) from None
 

@@ -29,6 +29,7 @@ from mmedkit.bench.prompts import (
     select_exemplars,
 )
 from mmedkit.models.base import GenerationRequest, LanguageModel
+from mmedkit.records import read_records
 from mmedkit.utils import atomic_write_json, atomic_write_text, git_commit
 
 MODES = ("generate", "loglikelihood")
@@ -131,16 +132,9 @@ class SampleCache:
 
     def load(self) -> dict[str, dict[str, Any]]:
         """Finished samples by item id; a torn last line (killed mid-write) is ignored."""
-        done: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            with self.path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    done[rec["id"]] = rec
-        return done
+        if not self.path.exists():
+            return {}
+        return {rec.data["id"]: rec.data for rec in read_records(self.path, skip_invalid=True)}
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
         """Append records durably."""

@@ -17,6 +17,7 @@ from typing import Any
 from mmedkit.bench.items import Item, parse_answer
 from mmedkit.errors import DataError
 from mmedkit.languages import Language, parse_langs
+from mmedkit.records import read_records
 
 HUB_ID = "Henrychur/MMedBench"
 SPLITS = {"train": "Train", "test": "Test"}
@@ -168,29 +169,6 @@ def parse_record(rec: Any, *, language: Language, split: str, path: str, line: i
     )
 
 
-def read_jsonl_records(path: Path, *, skip_invalid: bool = False,
-                       report: LoadReport | None = None) -> list[tuple[int, Any]]:
-    """Read a JSONL file into ``(line number, parsed object)`` pairs; blank lines are ignored.
-
-    A malformed line raises :class:`DataError` naming file and line, or with ``skip_invalid``
-    is skipped and noted in ``report``.
-    """
-    out: list[tuple[int, Any]] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                out.append((lineno, json.loads(text)))
-            except json.JSONDecodeError as exc:
-                err = DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=str(path), line=lineno)
-                if not skip_invalid:
-                    raise err from exc
-                if report is not None:
-                    report.skipped.append(str(err))
-    return out
-
-
 def _is_multi(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return True
@@ -204,18 +182,21 @@ def load_file(path: Path, language: Language, split: str, *, skip_invalid: bool 
     A file is a multi-answer task when any of its records gives the answer as a list or several
     letters (FrenchMedMCQA): then every item of the file may be answered with any subset.
     """
-    records = read_jsonl_records(path, skip_invalid=skip_invalid, report=report)
-    multi = any(isinstance(r, dict) and _is_multi(r.get("answer_idx")) for _, r in records)
+    def skip(err: DataError) -> None:
+        if report is not None:
+            report.skipped.append(str(err))
+
+    records = list(read_records(path, skip_invalid=skip_invalid, on_skip=skip))
+    multi = any(isinstance(r.data, dict) and _is_multi(r.data.get("answer_idx")) for r in records)
     items: list[Item] = []
-    for lineno, rec in records:
+    for rec in records:
         try:
-            items.append(parse_record(rec, language=language, split=split, path=str(path),
-                                      line=lineno, multi_answer=multi))
+            items.append(parse_record(rec.data, language=language, split=split, path=str(path),
+                                      line=rec.line, multi_answer=multi))
         except DataError as exc:
             if not skip_invalid:
                 raise
-            if report is not None:
-                report.skipped.append(str(exc))
+            skip(exc)
     seen: set[str] = set()
     for it in items:
         if it.id in seen:

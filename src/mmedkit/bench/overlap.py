@@ -8,9 +8,7 @@ once, so corpora far larger than memory can be checked.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -21,6 +19,7 @@ from typing import Any
 from mmedkit.bench.items import Item
 from mmedkit.errors import DataError
 from mmedkit.languages import LANGUAGES, get_language
+from mmedkit.records import JSONL_SUFFIXES, is_parquet, parquet_columns, read_records
 
 WORD_N = 13
 CHAR_N = 50
@@ -61,7 +60,7 @@ def doc_ngrams(text: str, *, word_n: int = WORD_N, char_n: int = CHAR_N) -> Iter
 
 
 def iter_corpus(path: str | os.PathLike[str], text_field: str = "text") -> Iterator[tuple[str, str]]:
-    """``(document id, text)`` from JSONL(.gz), JSON, Parquet or text files, or a folder of them.
+    """``(document id, text)`` from JSONL (plain or compressed), Parquet or text files, or a folder of them.
 
     An MMedBench-layout folder yields its Train split (question and options), so a benchmark's own
     training split can be checked against its test split.
@@ -78,23 +77,17 @@ def iter_corpus(path: str | os.PathLike[str], text_field: str = "text") -> Itera
         raise DataError(f"corpus not found or empty: {root}")
     for f in files:
         name = f.name.lower()
-        if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(f, "rt", encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, 1):
-                    if line.strip():
-                        rec = json.loads(line)
-                        text = rec.get(text_field) if isinstance(rec, dict) else None
-                        if not isinstance(text, str):
-                            raise DataError(f"no string field {text_field!r}", path=str(f), line=lineno,
-                                            field=text_field)
-                        yield f"{f}:{lineno}", text
-        elif name.endswith(".parquet"):
-            import pyarrow.parquet as pq
-
-            for b, batch in enumerate(pq.ParquetFile(f).iter_batches(columns=[text_field])):
-                for i, text in enumerate(batch.column(0).to_pylist()):
-                    yield f"{f}:{b}:{i}", text or ""
+        if name.endswith(JSONL_SUFFIXES):
+            for rec in read_records(f):
+                text = rec.data.get(text_field) if isinstance(rec.data, dict) else None
+                if not isinstance(text, str):
+                    raise rec.error(f"no string field {text_field!r}", field=text_field)
+                yield f"{f}:{rec.line}", text
+        elif is_parquet(name):
+            if text_field not in parquet_columns(f):
+                raise DataError(f"no column {text_field!r}", path=str(f), field=text_field)
+            for rec in read_records(f, columns=[text_field]):
+                yield f"{f}:{rec.line}", rec.data.get(text_field) or ""
         elif name.endswith((".txt", ".md")):
             yield str(f), f.read_text(encoding="utf-8", errors="replace")
 

@@ -7,10 +7,11 @@ fraction of a second. Its answers mean nothing.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from mmedkit.records import JSONL_SUFFIXES, read_records
 
 TINY_NOTICE = "tiny random model built by `mmed model tiny`: its answers are not meaningful"
 
@@ -21,16 +22,14 @@ CHAT_TEMPLATE = (
 
 
 def iter_texts(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
-    """Texts from ``.txt`` files, or from the string fields of ``.jsonl``/``.json`` records."""
+    """Texts from ``.txt`` files, or from the string fields of JSONL records (folders: ``*.jsonl``, ``*.txt``)."""
     for p in paths:
         path = Path(p)
         files = sorted(path.rglob("*.jsonl")) + sorted(path.rglob("*.txt")) if path.is_dir() else [path]
         for f in files:
-            if f.suffix == ".jsonl":
-                with f.open(encoding="utf-8") as fh:
-                    for line in fh:
-                        if line.strip():
-                            yield from _strings(json.loads(line))
+            if f.name.endswith(JSONL_SUFFIXES):
+                for rec in read_records(f):
+                    yield from _strings(rec.data)
             else:
                 yield f.read_text(encoding="utf-8")
 

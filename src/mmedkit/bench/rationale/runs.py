@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import Item
-from mmedkit.bench.loader import load_benchmark, read_jsonl_records
+from mmedkit.bench.loader import load_benchmark
 from mmedkit.errors import DataError
+from mmedkit.records import read_json, read_records
 
 RESULTS = "results.json"
 SAMPLES = "samples.jsonl"
@@ -52,21 +52,17 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     if not res_path.is_file():
         raise DataError(f"not a run folder (no {RESULTS}; make one with `mmed bench run --out {root}`)",
                         path=str(root))
-    try:
-        results = json.loads(res_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=str(res_path),
-                        line=exc.lineno) from exc
+    results = read_json(res_path)
     if not isinstance(results, dict) or not isinstance(results.get("config"), dict):
         raise DataError("expected an object with a 'config' object", path=str(res_path), field="config")
     samples_path = root / SAMPLES
     if not samples_path.is_file():
         raise DataError(f"missing {SAMPLES}", path=str(root))
-    pairs = read_jsonl_records(samples_path)
-    for line, rec in pairs:
-        if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or "language" not in rec:
-            raise DataError("expected a sample object with 'id' and 'language'", path=str(samples_path), line=line)
-    return Run(root, results, [rec for _, rec in pairs], [line for line, _ in pairs])
+    records = list(read_records(samples_path))
+    for rec in records:
+        if not isinstance(rec.data, dict) or not isinstance(rec.data.get("id"), str) or "language" not in rec.data:
+            raise rec.error("expected a sample object with 'id' and 'language'")
+    return Run(root, results, [rec.data for rec in records], [rec.line for rec in records])
 
 
 def run_items(run: Run, items: Sequence[Item] | None = None) -> dict[str, Item]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import Item
-from mmedkit.bench.loader import read_jsonl_records
 from mmedkit.errors import DataError
+from mmedkit.records import read_records
 
 
 @dataclass
@@ -60,18 +59,8 @@ def register(name: str, *, language: str, title: str, license: str, expects: str
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, record)`` for each non-blank line; a bad line raises DataError naming it."""
-    for lineno, rec in read_jsonl_records(path):
-        if not isinstance(rec, dict):
-            raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=str(path), line=lineno)
-        yield lineno, rec
-
-
-def read_json(path: Path) -> Any:
-    """A whole JSON file; a parse error names the file, line and column."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=str(path), line=exc.lineno) from exc
+    for rec in read_records(path, objects=True):
+        yield rec.line, rec.data
 
 
 def require(rec: dict[str, Any], key: str, kind: type | tuple[type, ...], *, path: Path, line: int | str) -> Any:

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import Item, parse_answer
-from mmedkit.bench.sources.base import SourceResult, read_json, register, require, split_files
+from mmedkit.bench.sources.base import SourceResult, register, require, split_files
 from mmedkit.errors import DataError
+from mmedkit.records import read_json
 
 FILES = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import Item
-from mmedkit.bench.sources.base import LETTERS, SourceResult, read_json, register, require, split_files
+from mmedkit.bench.sources.base import LETTERS, SourceResult, register, require, split_files
 from mmedkit.errors import DataError
+from mmedkit.records import read_json
 
 FILES = {"train": "train_HEAD.json", "dev": "dev_HEAD.json", "test": "test_HEAD.json"}
 NEEDS_IMAGE = "needs an image"

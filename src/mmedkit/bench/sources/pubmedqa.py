@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.items import Item
-from mmedkit.bench.sources.base import SourceResult, read_json, register
+from mmedkit.bench.sources.base import SourceResult, register
 from mmedkit.errors import DataError
+from mmedkit.records import read_json
 
 OPTIONS = {"A": "yes", "B": "no", "C": "maybe"}
 _LETTER = {text: letter for letter, text in OPTIONS.items()}

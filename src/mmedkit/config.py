@@ -265,7 +265,7 @@ def _message(err: dict[str, Any], model: type[BaseModel], loc: tuple[str | int, 
         return str(err["ctx"].get("error", err["msg"])) if err.get("ctx") else err["msg"]
     if kind == "mmed_at":
         return err["ctx"]["message"]
-    base = kind.removesuffix("_type").removesuffix("_parsing")
+    base = kind.removesuffix("_type").removesuffix("_parsing").removesuffix("_from_float")  # int_from_float: 2.5
     if base in _NAMES:
         return f"expected {_NAMES[base]}, got {value!r}"
     if kind == "literal_error":

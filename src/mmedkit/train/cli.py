@@ -39,25 +39,20 @@ def _say(text: str) -> None:
 _RESUME = "rerun the same command to resume from the newest checkpoint."
 
 
-def _load(config: str, stage: str, sets: list[str] | None, model: str | None, out: Path | None,
-          progress: bool) -> Any:
+def _load(config: str, stage: str, sets: list[str] | None, progress: bool, options: dict[str, Any]) -> Any:
+    """The config with ``--set`` overrides, then the command-line ``options`` (nested like the YAML; None: unset)."""
     from mmedkit.train.config import load_config
 
     cfg = load_config(config, stage, sets)
-    if model:
-        cfg.model = model
-    if out:
-        cfg.out = str(out)
-    cfg.logging.progress = cfg.logging.progress and progress
-    return cfg
+    changes = {key: value for key, value in options.items() if value}
+    changes["logging"] = {"progress": cfg.logging.progress and progress}
+    return cfg.updated(changes)
 
 
 def _run(cfg: Any, stop_after: int | None, resume: bool) -> dict[str, Any]:
-    from mmedkit.train.config import validate
     from mmedkit.train.loop import train
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    validate(cfg)
     return train(cfg, stop_after=stop_after, resume=resume, console=err)
 
 
@@ -92,12 +87,10 @@ def pretrain(
     progress: ProgressOpt = True,
 ) -> None:
     """Continued pretraining on a corpus (tokenised once into a cache, packed into full sequences)."""
-    from mmedkit.train.config import Source
-
     with handle_errors(RuntimeError, interrupted=_RESUME):
-        cfg = _load(config, "pretrain", set_, model, out, progress)
-        if data:
-            cfg.data.sources = [Source(path=p) for p in data]
+        sources = [{"path": path} for path in data or []]
+        cfg = _load(config, "pretrain", set_, progress,
+                    {"model": model, "out": out and str(out), "data": sources and {"sources": sources}})
         _report(_run(cfg, stop_after, resume))
 
 
@@ -116,11 +109,8 @@ def sft(
 ) -> None:
     """Fine-tune on a benchmark's train split in the study's prompt format (full or LoRA)."""
     with handle_errors(RuntimeError, interrupted=_RESUME):
-        cfg = _load(config, "sft", set_, model, out, progress)
-        if method:
-            cfg.method = method
-        if data:
-            cfg.data.path = data
+        cfg = _load(config, "sft", set_, progress,
+                    {"model": model, "out": out and str(out), "method": method, "data": data and {"path": data}})
         summary = _run(cfg, stop_after, resume)
         _report(summary)
         if summary.get("finished"):

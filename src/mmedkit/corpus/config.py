@@ -26,124 +26,326 @@ Layout (see ``corpus/recipes/demo.yaml`` and ``mmedc.yaml``)::
 Relative local paths are resolved against the working directory. An input path ending in ``.jsonl``,
 ``.json``, ``.parquet`` or a compression suffix is read as one file; any other path as a folder.
 A folder of PDFs, saved HTML pages or WARC files needs ``format: pdf | html | warc`` (or a glob such
-as ``"*.pdf"`` that names the kind).
+as ``"*.pdf"`` that names the kind). A setting left empty (``null``) takes its default. A config may
+start from a shipped recipe or another file (``extends: demo``), and ``KEY=VALUE`` overrides apply last
+(see :mod:`mmedkit.config`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import AfterValidator, Field, PrivateAttr, field_validator, model_validator, with_config
+from typing_extensions import TypedDict
 
+from mmedkit.config import RawConfig, Recipes, Settings, build, fail_at, load_yaml
+from mmedkit.errors import ConfigError
 from mmedkit.languages import CODES, get_language
+
+__all__ = ["EXECUTORS", "INPUT_FORMATS", "INPUT_OPTIONS", "RECIPES", "STEP_ORDER", "ConfigError", "CorpusConfig",
+           "ExactDedupSpec", "ExecutorSpec", "InputSpec", "KeywordSpec", "LanguageIdSpec", "NearDedupSpec",
+           "OutputSpec", "QualitySpec", "StatsSpec", "Steps", "load_config", "parse_config", "recipe_path"]
 
 STEP_ORDER = ("language_id", "medical_keywords", "quality", "exact_dedup", "near_dedup")
 EXECUTORS = ("local", "ray", "slurm")
-
-
-class ConfigError(ValueError):
-    """A configuration problem, naming the file, line and field."""
-
-
-@dataclass
-class InputSpec:
-    """One input: a file or a folder of JSONL/Parquet files."""
-
-    path: str
-    format: str = "jsonl"
-    glob: str | None = None
-    text_key: str = "text"
-    id_key: str = "id"
-    source: str = ""
-    language: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    """Reader options for pdf/html/warc inputs, names in ``INPUT_OPTIONS``."""
-
-
 INPUT_FORMATS = ("jsonl", "parquet", "pdf", "html", "warc")
 INPUT_OPTIONS: dict[str, tuple[str, ...]] = {
     "pdf": ("dpi", "min_chars", "pages_per_document", "matter", "page_range", "ocr", "lid_backend"),
     "html": ("include", "exclude", "sites"),
     "warc": ("include", "exclude", "sites"),
 }
+_FORMAT_SUFFIXES = {".parquet": "parquet", ".pdf": "pdf", ".warc": "warc", ".htm": "html"}
 
 
-@dataclass
-class LanguageIdSpec:
+def _one_of(*choices: str, say: str = "") -> AfterValidator:
+    """A string setting limited to ``choices`` (``say``: how the error lists them)."""
+
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected {say or 'one of ' + ', '.join(choices)}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _required(what: str) -> AfterValidator:
+    """A setting that must not be empty."""
+
+    def check(value: Any) -> Any:
+        if not value:
+            raise ValueError(f"required: {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _code(name: Any) -> str:
+    """The registry code of a language name or code (ValueError naming the unknown one)."""
+    try:
+        return get_language(str(name)).code
+    except KeyError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Count = Annotated[int, Field(ge=1)]
+Size = Annotated[int, Field(ge=0)]
+
+
+class Section(Settings):
+    """A part of the config file; a setting left empty (``null``) takes its default."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+class InputSpec(Section):
+    """One input: a file or a folder of JSONL, Parquet, PDF, HTML or WARC files (a bare string is its path)."""
+
+    path: Annotated[str, _required("a file or folder (local path or fsspec URL)")]
+    format: Annotated[str, _one_of(*INPUT_FORMATS)] = "jsonl"
+    """Default: from the glob or path (``.parquet``, ``.pdf``, ``.warc``, ``.htm(l)``), else jsonl."""
+    glob: str | None = None
+    text_key: str = "text"
+    id_key: str = "id"
+    source: str = ""
+    """Default: the file or folder name."""
+    language: str | None = None
+    options: dict[str, Any] = {}
+    """Reader options for pdf/html/warc inputs, names in ``INPUT_OPTIONS``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            data = {"path": data}
+        if not isinstance(data, dict) or not isinstance(data.get("path"), str):
+            return data
+        path, data = data["path"], dict(data)
+        if data.get("format") is None:
+            name = (data.get("glob") or path).lower()
+            data["format"] = next((kind for suffix, kind in _FORMAT_SUFFIXES.items() if suffix in name), "jsonl")
+        if not data.get("source"):
+            data["source"] = Path(path.rstrip("/")).name or path
+        return data
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, code: str | None) -> str | None:
+        return None if code is None else _code(code)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> InputSpec:
+        known = INPUT_OPTIONS.get(self.format, ())
+        if unknown := sorted(set(self.options) - set(known)):
+            raise fail_at("options", f"unknown option(s) {unknown} for {self.format} input; "
+                                     f"known: {', '.join(known) or 'none'}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- steps
+class LanguageIdSpec(Section):
     backend: str = "fasttext"
-    max_chars: int = 1000
-    floors: dict[str, float] = field(default_factory=dict)
+    max_chars: Size = 1000
+    floors: dict[str, float] = {}
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, name: str) -> str:
+        from mmedkit.corpus.lid import BACKENDS
+
+        if name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+        return name
+
+    @field_validator("floors", mode="before")
+    @classmethod
+    def _floors(cls, floors: Any) -> Any:
+        from mmedkit.corpus.lid import check_floors
+
+        try:
+            return check_floors(floors) if isinstance(floors, dict) else floors
+        except KeyError as exc:
+            raise ValueError(str(exc)) from None
 
 
-@dataclass
-class KeywordSpec:
+class KeywordSpec(Section):
     thresholds: str | dict[str, tuple[int, float]] = "default"
     """``default`` (our calibrated thresholds), ``study`` (the study's), or ``{code: [count, ratio]}``."""
 
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _thresholds(cls, value: Any) -> Any:
+        if value in ("default", "study"):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"expected default, study or a mapping {{code: [count, ratio]}}, got {value!r}")
+        out: dict[str, tuple[int, float]] = {}
+        for key, pair in value.items():
+            if (not isinstance(pair, (list, tuple)) or len(pair) != 2 or isinstance(pair[0], bool)
+                    or not isinstance(pair[0], int) or not isinstance(pair[1], (int, float))):
+                raise fail_at(f"thresholds.{key}", f"expected [count, ratio], got {pair!r}")
+            try:
+                out[_code(key)] = (pair[0], float(pair[1]))
+            except ValueError as exc:
+                raise fail_at(f"thresholds.{key}", str(exc)) from None
+        return out
 
-@dataclass
-class QualitySpec:
-    thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+class QualitySpec(Section):
+    thresholds: dict[str, dict[str, Any]] = {}
+    """Per-language overrides of :data:`mmedkit.corpus.quality.DEFAULT_THRESHOLDS`."""
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _thresholds(cls, value: Any) -> Any:
+        from mmedkit.corpus.quality import thresholds_for
+
+        if isinstance(value, dict):
+            try:
+                thresholds_for(value)
+            except KeyError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
-@dataclass
-class ExactDedupSpec:
-    finder_tasks: int = 1
+class ExactDedupSpec(Section):
+    finder_tasks: Count = 1
 
 
-@dataclass
-class NearDedupSpec:
-    n_grams: int = 5
-    cjk_n_grams: int = 5
-    num_buckets: int = 14
-    hashes_per_bucket: int = 8
-    seed: int = 1
+class NearDedupSpec(Section):
+    n_grams: Count = 5
+    cjk_n_grams: Count = 5
+    num_buckets: Count = 14
+    hashes_per_bucket: Count = 8
+    seed: Size = 1
 
 
-@dataclass
-class OutputSpec:
-    path: str
-    format: str = "jsonl"
-    compression: str = "gzip"
+@with_config(extra="forbid")
+class Steps(TypedDict, total=False):
+    """The steps that run, in :data:`STEP_ORDER` (a plain dict holding only those)."""
+
+    language_id: LanguageIdSpec
+    medical_keywords: KeywordSpec
+    quality: QualitySpec
+    exact_dedup: ExactDedupSpec
+    near_dedup: NearDedupSpec
+
+
+def _every_step() -> Steps:
+    return Steps(language_id=LanguageIdSpec(), medical_keywords=KeywordSpec(), quality=QualitySpec(),
+                 exact_dedup=ExactDedupSpec(), near_dedup=NearDedupSpec())
+
+
+# ---------------------------------------------------------------------------------------------- output, run
+class OutputSpec(Section):
+    """Where the corpus goes (a bare string is its path)."""
+
+    path: Annotated[str, _required("the output folder (local path or fsspec URL)")]
+    format: Annotated[str, _one_of("jsonl", "parquet", say="jsonl or parquet")] = "jsonl"
+    compression: Annotated[str, _one_of("gzip", "zstd", "none", say="gzip, zstd or none")] = "gzip"
     write_removed: bool = True
     """Also write every dropped document to ``removed/<step>/`` (with its reason)."""
     work_dir: str | None = None
     """Intermediate files, logs and completion markers (default: ``<path>/_work``)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_path(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
 
-@dataclass
-class ExecutorSpec:
-    type: str = "local"
-    tasks: int = 1
-    workers: int = 1
+
+class StatsSpec(Section):
+    tokenizer: str | None = None
+    """A tokenizer.json (or a folder holding one) for exact token counts; None: estimated."""
+
+
+class ExecutorSpec(Section):
+    type: Annotated[str, _one_of(*EXECUTORS)] = "local"
+    tasks: Count = 1
+    workers: Count = 1
     ray_address: str | None = None
-    cpus_per_task: int = 1
-    mem_per_cpu_gb: float = 2.0
+    cpus_per_task: Count = 1
+    mem_per_cpu_gb: Annotated[float, Field(ge=0)] = 2.0
     partition: str | None = None
     time: str = "24:00:00"
     qos: str = "normal"
     venv_path: str | None = None
-    sbatch_args: dict[str, Any] = field(default_factory=dict)
+    sbatch_args: dict[str, Any] = {}
 
 
-@dataclass
-class CorpusConfig:
+# ---------------------------------------------------------------------------------------------- the build
+class CorpusConfig(Section):
     """A whole corpus build."""
 
-    name: str
+    name: str = ""
+    """Default: the config file's name."""
     inputs: list[InputSpec]
     output: OutputSpec
-    languages: list[str] = field(default_factory=lambda: list(CODES))
-    steps: dict[str, Any] = field(default_factory=dict)
+    languages: list[str] = Field(default_factory=lambda: list(CODES))
+    steps: Steps = Field(default_factory=_every_step)
     """Step name -> its spec (only the steps that run), in :data:`STEP_ORDER`."""
-    tokenizer: str | None = None
-    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
-    source_file: str = "<config>"
+    stats: StatsSpec = StatsSpec()
+    executor: ExecutorSpec = ExecutorSpec()
+    _source_file: str = PrivateAttr("<config>")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_input(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, dict)) else value
+
+    @field_validator("inputs")
+    @classmethod
+    def _some_inputs(cls, inputs: list[InputSpec]) -> list[InputSpec]:
+        if not inputs:
+            raise ValueError("required: a list of inputs (paths or mappings with a path)")
+        return inputs
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, codes: list[str]) -> list[str]:
+        if not codes:
+            raise ValueError("expected a non-empty list of language codes")
+        return list(dict.fromkeys(map(_code, codes)))
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _switches(cls, steps: Any) -> Any:
+        """``true`` or an empty value runs a step with its defaults, ``false`` leaves it out."""
+        if not isinstance(steps, dict):
+            return steps
+        return {name: {} if spec is None or spec is True else spec for name, spec in steps.items()
+                if spec is not False}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CorpusConfig:
+        if self.executor.type == "slurm" and not self.executor.partition:
+            raise fail_at("executor.partition", "required for the slurm executor")
+        if "language_id" not in self.steps and any(i.language is None for i in self.inputs):
+            raise fail_at("steps", "language_id is required unless every input sets its `language`")
+        names = [i.source for i in self.inputs]
+        if len(set(names)) != len(names):
+            raise fail_at("inputs", f"two inputs share a source name ({names}); set `source:` on each")
+        return self
+
+    @property
+    def source_file(self) -> str:
+        """The file (or label) the config was read from."""
+        return self._source_file
+
+    @property
+    def tokenizer(self) -> str | None:
+        return self.stats.tokenizer
 
     @property
     def work_dir(self) -> str:
@@ -151,248 +353,36 @@ class CorpusConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """What decides the output: everything but how the work is scheduled."""
-        data = dataclasses.asdict(self)
-        data.pop("source_file")
-        execution = data.pop("executor")
-        data["tasks"] = execution["tasks"]
+        data = self.model_dump(exclude={"stats", "executor"})
+        data.update(tokenizer=self.tokenizer, tasks=self.executor.tasks)
         return json.loads(json.dumps(data, sort_keys=True, default=str))
 
 
-def _lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _lines(value, f"{path}.{key.value}" if path else str(key.value), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, value in enumerate(node.value):
-            _lines(value, f"{path}[{i}]", out)
-
-
-class _Reader:
-    """Typed access to the parsed YAML with errors that say where."""
-
-    def __init__(self, source: str, lines: dict[str, int]) -> None:
-        self.source = source
-        self.lines = lines
-
-    def error(self, path: str, message: str) -> ConfigError:
-        key = path
-        while key and key not in self.lines:
-            key = key.rpartition(".")[0]
-        line = self.lines.get(key or "", 1)
-        return ConfigError(f"{self.source}:{line}: {path}: {message}")
-
-    def mapping(self, value: Any, path: str, known: tuple[str, ...] | list[str]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.error(path, f"expected a mapping, got {type(value).__name__}")
-        for key in value:
-            if key not in known:
-                raise self.error(f"{path}.{key}" if path else str(key),
-                                 f"unknown field; known: {', '.join(known)}")
-        return value
-
-    def typed(self, data: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any,
-              minimum: float | None = None) -> Any:
-        value = data.get(key, default)
-        where = f"{path}.{key}" if path else key
-        if value is None and default is None:
-            return None
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise self.error(where, f"expected {names}, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise self.error(where, f"must be >= {minimum}, got {value!r}")
-        return value
-
-
-_AT_LEAST_ONE = {"tasks", "workers", "finder_tasks", "n_grams", "cjk_n_grams", "num_buckets", "hashes_per_bucket",
-                 "cpus_per_task"}
-
-
-def _fields(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-def _spec(r: _Reader, cls: type, value: Any, where: str, **fixed: Any) -> Any:
-    """Build the dataclass ``cls`` from a mapping, checking names and scalar types against the defaults."""
-    data = r.mapping(value, where, [n for n in _fields(cls) if n not in fixed])
-    defaults = cls(**fixed)
-    kwargs: dict[str, Any] = dict(fixed)
-    for f in dataclasses.fields(cls):
-        if f.name in fixed or f.name not in data:
-            continue
-        current = getattr(defaults, f.name)
-        if isinstance(current, bool):
-            kwargs[f.name] = r.typed(data, f.name, where, bool, current)
-        elif isinstance(current, int):
-            kwargs[f.name] = r.typed(data, f.name, where, int, current, minimum=1 if f.name in _AT_LEAST_ONE else 0)
-        elif isinstance(current, float):
-            kwargs[f.name] = float(r.typed(data, f.name, where, (int, float), current, minimum=0))
-        elif isinstance(current, dict):
-            kwargs[f.name] = r.mapping(data[f.name], f"{where}.{f.name}", list(data[f.name] or {}))
-        else:
-            value = data[f.name]
-            if value is not None and not isinstance(value, (str, dict)):
-                raise r.error(f"{where}.{f.name}", f"expected a string, got {value!r}")
-            kwargs[f.name] = value
-    return cls(**kwargs)
-
-
-def _input(r: _Reader, value: Any, path: str) -> InputSpec:
-    if isinstance(value, str):
-        value = {"path": value}
-    data = r.mapping(value, path, _fields(InputSpec))
-    if not isinstance(data.get("path"), str) or not data["path"]:
-        raise r.error(f"{path}.path", "required: a file or folder (local path or fsspec URL)")
-    spec = _spec(r, InputSpec, {k: v for k, v in data.items() if k != "path"}, path, path=data["path"])
-    if "format" not in data:
-        name = (spec.glob or spec.path).lower()
-        kinds = {".parquet": "parquet", ".pdf": "pdf", ".warc": "warc", ".htm": "html"}
-        spec.format = next((kind for suffix, kind in kinds.items() if suffix in name), "jsonl")
-    if spec.format not in INPUT_FORMATS:
-        raise r.error(f"{path}.format", f"expected one of {', '.join(INPUT_FORMATS)}, got {spec.format!r}")
-    unknown = sorted(set(spec.options) - set(INPUT_OPTIONS.get(spec.format, ())))
-    if unknown:
-        known = ", ".join(INPUT_OPTIONS.get(spec.format, ())) or "none"
-        raise r.error(f"{path}.options", f"unknown option(s) {unknown} for {spec.format} input; known: {known}")
-    if spec.language is not None:
-        try:
-            spec.language = get_language(spec.language).code
-        except KeyError as exc:
-            raise r.error(f"{path}.language", str(exc)) from None
-    if not spec.source:
-        spec.source = Path(spec.path.rstrip("/")).name or spec.path
-    return spec
-
-
-def _steps(r: _Reader, value: Any) -> dict[str, Any]:
-    data = r.mapping(value, "steps", STEP_ORDER)
-    classes = {"language_id": LanguageIdSpec, "medical_keywords": KeywordSpec, "quality": QualitySpec,
-               "exact_dedup": ExactDedupSpec, "near_dedup": NearDedupSpec}
-    steps: dict[str, Any] = {}
-    for name in STEP_ORDER:
-        if name not in data or data[name] is False:
-            continue
-        raw = {} if data[name] is True else data[name]
-        spec = _spec(r, classes[name], raw, f"steps.{name}")
-        if name == "language_id":
-            from mmedkit.corpus.lid import BACKENDS, check_floors
-
-            if spec.backend not in BACKENDS:
-                raise r.error("steps.language_id.backend", f"unknown backend {spec.backend!r}; known: "
-                              f"{', '.join(BACKENDS)}")
-            try:
-                spec.floors = check_floors(spec.floors)
-            except (KeyError, ValueError) as exc:
-                raise r.error("steps.language_id.floors", str(exc)) from None
-        elif name == "medical_keywords":
-            spec.thresholds = _keyword_thresholds(r, spec.thresholds)
-        elif name == "quality":
-            from mmedkit.corpus.quality import thresholds_for
-
-            try:
-                thresholds_for(spec.thresholds)
-            except (KeyError, ValueError) as exc:
-                raise r.error("steps.quality.thresholds", str(exc)) from None
-        steps[name] = spec
-    return steps
-
-
-def _keyword_thresholds(r: _Reader, value: Any) -> str | dict[str, tuple[int, float]]:
-    where = "steps.medical_keywords.thresholds"
-    if value in ("default", "study"):
-        return value
-    if not isinstance(value, dict):
-        raise r.error(where, f"expected default, study or a mapping {{code: [count, ratio]}}, got {value!r}")
-    out: dict[str, tuple[int, float]] = {}
-    for key, pair in value.items():
-        if (not isinstance(pair, (list, tuple)) or len(pair) != 2 or isinstance(pair[0], bool)
-                or not isinstance(pair[0], int) or not isinstance(pair[1], (int, float))):
-            raise r.error(f"{where}.{key}", f"expected [count, ratio], got {pair!r}")
-        try:
-            out[get_language(str(key)).code] = (pair[0], float(pair[1]))
-        except KeyError as exc:
-            raise r.error(f"{where}.{key}", str(exc)) from None
-    return out
-
-
-def parse_config(data: Any, source: str = "<config>", lines: dict[str, int] | None = None) -> CorpusConfig:
-    """Check parsed YAML/JSON ``data`` and build a :class:`CorpusConfig`."""
-    r = _Reader(source, lines or {})
-    top = r.mapping(data, "", ("name", "inputs", "languages", "steps", "output", "stats", "executor"))
-    if not top:
-        raise r.error("", "empty configuration")
-    raw_inputs = top.get("inputs")
-    if isinstance(raw_inputs, (str, dict)):
-        raw_inputs = [raw_inputs]
-    if not isinstance(raw_inputs, list) or not raw_inputs:
-        raise r.error("inputs", "required: a list of inputs (paths or mappings with a path)")
-    inputs = [_input(r, item, f"inputs[{i}]") for i, item in enumerate(raw_inputs)]
-    names = [i.source for i in inputs]
-    languages = top.get("languages", list(CODES))
-    if isinstance(languages, str):
-        languages = [s.strip() for s in languages.split(",") if s.strip()]
-    if not isinstance(languages, list) or not languages:
-        raise r.error("languages", "expected a non-empty list of language codes")
-    try:
-        codes = list(dict.fromkeys(get_language(str(code)).code for code in languages))
-    except KeyError as exc:
-        raise r.error("languages", str(exc)) from None
-    out = top.get("output")
-    if isinstance(out, str):
-        out = {"path": out}
-    out_map = r.mapping(out, "output", _fields(OutputSpec))
-    if not isinstance(out_map.get("path"), str) or not out_map["path"]:
-        raise r.error("output.path", "required: the output folder (local path or fsspec URL)")
-    output = _spec(r, OutputSpec, {k: v for k, v in out_map.items() if k != "path"}, "output",
-                   path=out_map["path"])
-    if output.format not in ("jsonl", "parquet"):
-        raise r.error("output.format", f"expected jsonl or parquet, got {output.format!r}")
-    if output.compression not in ("gzip", "zstd", "none"):
-        raise r.error("output.compression", f"expected gzip, zstd or none, got {output.compression!r}")
-    stats = r.mapping(top.get("stats"), "stats", ("tokenizer",))
-    tokenizer = r.typed(stats, "tokenizer", "stats", str, None)
-    executor = _spec(r, ExecutorSpec, top.get("executor"), "executor")
-    if executor.type not in EXECUTORS:
-        raise r.error("executor.type", f"expected one of {', '.join(EXECUTORS)}, got {executor.type!r}")
-    if executor.type == "slurm" and not executor.partition:
-        raise r.error("executor.partition", "required for the slurm executor")
-    steps = _steps(r, top.get("steps", {name: {} for name in STEP_ORDER}))
-    if "language_id" not in steps and any(i.language is None for i in inputs):
-        raise r.error("steps", "language_id is required unless every input sets its `language`")
-    name = top.get("name") or Path(source).stem
-    if len(set(names)) != len(names):
-        raise r.error("inputs", f"two inputs share a source name ({names}); set `source:` on each")
-    return CorpusConfig(name=str(name), inputs=inputs, output=output, languages=codes, steps=steps,
-                        tokenizer=tokenizer, executor=executor, source_file=source)
-
-
-RECIPES = ("mmedc", "demo")
+# ---------------------------------------------------------------------------------------------- reading
+recipes = Recipes("corpus/recipes")
+RECIPES = tuple(recipes.names())
+"""The shipped recipes: ``mmedc`` (the study's recipe) and ``demo`` (a small run)."""
 
 
 def recipe_path(name: str) -> Path:
-    """The shipped recipe ``name`` (``mmedc``: the study's recipe; ``demo``: a small run)."""
-    return Path(str(resources.files("mmedkit").joinpath("corpus", "recipes", f"{name}.yaml")))
+    """The shipped recipe ``name``."""
+    return recipes.root / f"{name}.yaml"
 
 
-def load_config(path: str | Path) -> CorpusConfig:
-    """Read a YAML config (or the name of a shipped recipe) and check it."""
-    p = Path(path)
-    if not p.is_file() and str(path) in RECIPES:
-        p = recipe_path(str(path))
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc}") from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML: {exc}") from exc
-    lines: dict[str, int] = {}
-    if node is not None:
-        _lines(node, "", lines)
-    return parse_config(data, str(p), lines)
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> CorpusConfig:
+    """Read a YAML config (or the name of a shipped recipe), apply ``KEY=VALUE`` overrides and check it."""
+    return _build(load_yaml(recipes.find(path), recipes=recipes, overrides=overrides))
+
+
+def parse_config(data: Any, source: str = "<config>", lines: dict[str, int] | None = None) -> CorpusConfig:
+    """Check parsed YAML/JSON ``data`` (``lines``: dotted key -> line in ``source``) and build the config."""
+    return _build(RawConfig(data, {key: f"{source}:{n}" for key, n in (lines or {}).items()}, source))
+
+
+def _build(raw: RawConfig) -> CorpusConfig:
+    if not raw.data:
+        raise raw.error("", "empty configuration")
+    cfg = build(CorpusConfig, raw)
+    cfg.name = cfg.name or Path(raw.source).stem
+    cfg._source_file = raw.source
+    return cfg

@@ -132,7 +132,7 @@ def _nfc_inert(c: str) -> bool:
 
     Canonical composition only merges a character with a following combining mark (Mn, Mc) or Hangul
     jamo, and only marks have a non-zero combining class: a text made of NFC-stable characters whose
-    decomposition starts with neither is in NFC (tests/test_corpus_keywords_equivalence.py checks
+    decomposition starts with neither is in NFC (tests/corpus/test_corpus_keywords_equivalence.py checks
     these facts on the Unicode database of the running Python).
     """
     first = unicodedata.normalize("NFD", c)[0]

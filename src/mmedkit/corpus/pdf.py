@@ -163,7 +163,7 @@ class PdfReader(_TolerantMixin, BaseDiskReader):
             yield self.get_document_from_dict({"text": text, "id": doc_id, "metadata": meta}, filepath, start)
 
 
-# --- OCR quality measurement (used by tests/test_corpus_pdf_ocr.py and benchmarks/bench_ocr.py) -------------
+# --- OCR quality measurement (used by tests/corpus/test_corpus_pdf_ocr.py and benchmarks/bench_ocr.py) -----
 
 FONT_FILES = {"latin": ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", None),
               "zh": ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "Noto Sans CJK SC"),

@@ -296,26 +296,6 @@ def test_stats_add_up_across_steps(shared_data: Path, tmp_path: Path) -> None:
 # --- config ------------------------------------------------------------------------------------------
 
 
-def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
-    path = tmp_path / "c.yaml"
-    path.write_text("name: x\ninputs:\n  - path: data\n    globb: '*.jsonl'\noutput: out\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"c\.yaml:4: inputs\[0\]\.globb: unknown field"):
-        load_config(path)
-    path.write_text("inputs: [data]\noutput: out\nexecutor:\n  type: local\n  tasks: many\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"c\.yaml:5: executor\.tasks: expected int, got 'many'"):
-        load_config(path)
-    path.write_text("inputs: [data]\noutput: out\nsteps:\n  medical_keywords: {thresholds: {en: [5]}}\n",
-                    encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"c\.yaml:4: steps\.medical_keywords\.thresholds\.en: expected"):
-        load_config(path)
-    path.write_text("inputs: [data]\noutput: out\nexecutor: {type: slurm}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="executor.partition: required"):
-        load_config(path)
-    path.write_text("inputs: [data]\noutput: out\nsteps: {quality: {}}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="language_id is required"):
-        load_config(path)
-
-
 def test_shipped_recipes_build_their_stages() -> None:
     from mmedkit.corpus.keywords import STUDY_THRESHOLDS
     from mmedkit.corpus.pipeline import _executors

@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(bool(_missing_fonts), reason=f"fonts missing: {_missing_fonts} (run tests/ocr_setup.sh)"),
 ]
 
-_spec = importlib.util.spec_from_file_location("bench_ocr", Path(__file__).parents[1] / "benchmarks" / "bench_ocr.py")
+_spec = importlib.util.spec_from_file_location("bench_ocr", Path(__file__).parents[2] / "benchmarks" / "bench_ocr.py")
 bench_ocr = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_ocr)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from server_process import ServerProcess
 from test_rationale_run import LIMIT, derive_run, session_runs
 
 from mmedkit.bench.loader import load_benchmark
@@ -15,7 +16,6 @@ from mmedkit.bench.prompts import target
 from mmedkit.bench.rationale.judge import JUDGE_JSON, JUDGEMENTS, JudgeConfig, judge_prompt, judge_runs, parse_verdict
 from mmedkit.bench.rationale.ranking import bootstrap_bt, bradley_terry, ranking, win_rates
 from mmedkit.models.openai_backend import OpenAIModel
-from mmedkit.serve.process import ServerProcess
 
 N_ITEMS = 6 * LIMIT
 

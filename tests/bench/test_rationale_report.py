@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from mmedkit.bench.rationale import score_run
 from mmedkit.bench.rationale.judge import JudgeConfig, judge_runs
-from mmedkit.bench.rationale_cli import app
+from mmedkit.bench.cli import app
 from mmedkit.models.hf import HFModel
 
 EVIL = "<script>alert('x')</script> | model"

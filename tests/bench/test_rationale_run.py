@@ -15,7 +15,7 @@ from mmedkit.bench.loader import load_benchmark
 from mmedkit.bench.prompts import target
 from mmedkit.bench.rationale import RationaleConfig, score_run
 from mmedkit.bench.rationale.tiny_bert import build_tiny_bert
-from mmedkit.bench.rationale_cli import app
+from mmedkit.bench.cli import app
 
 LIMIT = 3  # items per language
 

@@ -15,11 +15,9 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-# Han ideographs, kana, Hangul and CJK punctuation: scripts written without spaces.
-_CJK_CHAR = (
-    r"[\u2e80-\u2fff\u3000-\u303f\u3040-\u309f\u30a0-\u30ff\u3100-\u312f\u31f0-\u31ff"
-    r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]"
-)
+from mmedkit.text import UNSPACED
+
+_CJK_CHAR = f"[{UNSPACED}]"  # one character of a script written without spaces
 _WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
 _CJK_SPLIT_RE = re.compile(rf"{_CJK_CHAR}|(?:(?!{_CJK_CHAR})[^\W\d_])+|\d+(?:[.,]\d+)*", re.UNICODE)
 _CJK_PUNCT_RE = re.compile(r"[\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")

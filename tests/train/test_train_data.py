@@ -9,20 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmedkit.bench.items import DataError
 from mmedkit.bench.loader import load_benchmark
-from mmedkit.train import data as tdata
+from mmedkit.errors import DataError
+from mmedkit.train import token_cache
 from mmedkit.train.batches import StepPlan, collate
 from mmedkit.train.config import PretrainData, Source
-from mmedkit.train.data import (
-    PackedSequences,
-    build_pretrain_set,
-    encode_documents,
-    expand_source,
-    iter_documents,
-    tokenize_shards,
-    window_starts,
-)
+from mmedkit.train.data import build_pretrain_set, epoch_order
+from mmedkit.train.layouts import PackedSequences, window_starts
+from mmedkit.train.shards import expand_source, iter_documents
+from mmedkit.train.token_cache import encode_documents, tokenize_shards
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +123,7 @@ def test_weights_and_held_out_documents(tmp_path: Path, tok, docs) -> None:
     weights = {"en": 2.0, "ja": 0.0, "fr": 0.5}
     pset = _pset(tmp_path, tok, [f], seq_len=64, language_weights=weights, eval_fraction=0.25)
     names = pset.corpus.lang_names
-    order = tdata.epoch_order(pset.train_docs, pset.corpus.weights[pset.train_docs], 7, 0)
+    order = epoch_order(pset.train_docs, pset.corpus.weights[pset.train_docs], 7, 0)
     counts = np.bincount(order, minlength=len(docs))
     for d in pset.train_docs:
         lang = names[pset.corpus.langs[d]]
@@ -141,7 +136,7 @@ def test_weights_and_held_out_documents(tmp_path: Path, tok, docs) -> None:
         else:
             assert counts[d] == 1
     fr = [d for d in pset.train_docs if names[pset.corpus.langs[d]] == "fr"]
-    seen = sum(np.bincount(tdata.epoch_order(pset.train_docs, pset.corpus.weights[pset.train_docs], 7, e),
+    seen = sum(np.bincount(epoch_order(pset.train_docs, pset.corpus.weights[pset.train_docs], 7, e),
                            minlength=len(docs))[fr].sum() for e in range(20))
     assert 0.3 < seen / (20 * len(fr)) < 0.7
     # Held-out documents: disjoint from training, about the asked fraction, independent of the weights.
@@ -156,7 +151,7 @@ def test_weights_and_held_out_documents(tmp_path: Path, tok, docs) -> None:
 def test_tokenisation_resumes_after_an_interruption(tmp_path: Path, tok, docs, monkeypatch) -> None:
     f = _write_jsonl(tmp_path / "corpus.jsonl", docs)
     urls = expand_source(str(f))
-    real = tdata._encode_chunk
+    real = token_cache._encode_chunk
     calls = {"n": 0, "kill_at": 4}
 
     def flaky(texts, tokenizer=None):
@@ -165,14 +160,14 @@ def test_tokenisation_resumes_after_an_interruption(tmp_path: Path, tok, docs, m
             raise KeyboardInterrupt
         return real(texts, tokenizer)
 
-    monkeypatch.setattr(tdata, "_encode_chunk", flaky)
+    monkeypatch.setattr(token_cache, "_encode_chunk", flaky)
     with pytest.raises(KeyboardInterrupt):
         tokenize_shards(urls, tok, tmp_path / "cache", chunk_docs=10)
     assert len(list((tmp_path / "cache").glob("*.partial/part-*.npz"))) == 3
     calls.update(n=0, kill_at=-1)
     shard = tokenize_shards(urls, tok, tmp_path / "cache", chunk_docs=10)[0]
     assert calls["n"] == 12 - 3  # 120 documents in chunks of 10: only the unfinished chunks are encoded
-    monkeypatch.setattr(tdata, "_encode_chunk", real)
+    monkeypatch.setattr(token_cache, "_encode_chunk", real)
     fresh = tokenize_shards(urls, tok, tmp_path / "fresh", chunk_docs=7)[0]
     assert np.array_equal(np.asarray(shard.tokens), np.asarray(fresh.tokens))
     assert np.array_equal(shard.offsets, fresh.offsets)

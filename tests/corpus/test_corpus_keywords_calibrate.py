@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -82,8 +83,15 @@ def test_calibration_language_filter_and_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: field 'lang': unknown language 'xx'"):
         read_labelled(bad)
     bad.write_text('{"text": "a", \n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad\.jsonl:1: invalid JSON"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: malformed JSON"):
         read_labelled(bad)
+    bad.write_text('["a", "list"]\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: expected a JSON object, got list"):
+        read_labelled(bad)
+    # compressed files read through the same record reader
+    packed = tmp_path / "dev.jsonl.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    assert read_labelled(packed) == read_labelled(path)
 
 
 def test_f1_on_the_development_sample_beats_the_study(shared_data: Path) -> None:

@@ -14,7 +14,6 @@ and scored on the other.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ import numpy as np
 
 from mmedkit.corpus.keywords import DEFAULT_THRESHOLDS, STUDY_THRESHOLDS, matcher_for
 from mmedkit.languages import get_language
+from mmedkit.records import Record, read_records
 
 DEFAULT_COUNTS: tuple[int, ...] = tuple(range(2, 11))
 """From 2: one keyword, however often repeated, is no evidence of a medical document."""
@@ -63,34 +63,25 @@ def source_key(source: str) -> str:
 
 
 def read_labelled(paths: str | Path | Iterable[str | Path]) -> list[LabelledDoc]:
-    """Read labelled JSONL files; errors name the file, line and field."""
-    files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    """Read labelled JSONL files (plain or compressed, local or fsspec); errors name the file, line and field."""
+    files = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not files:
         raise ValueError("no labelled files given")
-    docs: list[LabelledDoc] = []
-    for path in files:
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{where}: invalid JSON ({exc.msg})") from None
-                if not isinstance(rec, dict):
-                    raise ValueError(f"{where}: expected a JSON object")
-                for field in ("text", "lang", "label"):
-                    if not isinstance(rec.get(field), str):
-                        raise ValueError(f"{where}: field {field!r} missing or not a string")
-                if rec["label"] not in LABELS:
-                    raise ValueError(f"{where}: field 'label' is {rec['label']!r}, expected 'medical' or 'general'")
-                try:
-                    lang = get_language(rec["lang"]).code
-                except KeyError as exc:
-                    raise ValueError(f"{where}: field 'lang': {exc.args[0]}") from None
-                docs.append(LabelledDoc(rec["text"], lang, LABELS[rec["label"]], str(rec.get("source") or "")))
-    return docs
+    return [_labelled(rec) for path in files for rec in read_records(path, objects=True)]
+
+
+def _labelled(rec: Record) -> LabelledDoc:
+    data = rec.data
+    for field in ("text", "lang", "label"):
+        if not isinstance(data.get(field), str):
+            raise rec.error(f"field {field!r} missing or not a string")
+    if data["label"] not in LABELS:
+        raise rec.error(f"field 'label' is {data['label']!r}, expected 'medical' or 'general'")
+    try:
+        lang = get_language(data["lang"]).code
+    except KeyError as exc:
+        raise rec.error(f"field 'lang': {exc.args[0]}") from None
+    return LabelledDoc(data["text"], lang, LABELS[data["label"]], str(data.get("source") or ""))
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float | None]:

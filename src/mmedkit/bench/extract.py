@@ -49,6 +49,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from mmedkit.languages import get_language
+from mmedkit.text import CYRILLIC, GREEK, LATIN, normalize
 
 __all__ = ["Extraction", "extract_answer"]
 
@@ -69,7 +70,7 @@ class Extraction:
 NONE = Extraction(None, "none")
 
 # Letters and digits of the scripts whose words could run into a letter token.
-_ALNUM = "0-9A-Za-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
+_ALNUM = f"0-9{LATIN}{GREEK}{CYRILLIC}"
 _LETTER_CHARS = "A-Za-zАБВГДЕСабвгдес"
 _CYRILLIC = {"А": "A", "Б": "B", "В": "C", "Г": "D", "Д": "E", "Е": "F", "С": "C"}
 _AMBIGUOUS_UPPER = frozenset("AIАВС")
@@ -161,13 +162,8 @@ class _Tok:
     end: int  # after the closing wrappers
 
 
-def _norm(text: str) -> str:
-    """Case-folded text with whitespace collapsed (the text is already NFKC-normalised)."""
-    return " ".join(text.casefold().split())
-
-
 def _norm_option(text: str) -> str:
-    return _norm(unicodedata.normalize("NFKC", text)).rstrip(".。").strip()
+    return normalize(text).rstrip(".。").strip()
 
 
 class _Extractor:
@@ -255,7 +251,7 @@ class _Extractor:
     def _option_at(self, pos: int) -> str | None:
         """The option whose text starts at ``pos`` (the longest, when several do)."""
         longest = max((len(n) for n in self.norms.values()), default=0)
-        window = _norm(self.text[pos:pos + 2 * longest + 64]).lstrip("*_\"“「『【(> ")
+        window = normalize(self.text[pos:pos + 2 * longest + 64], form=None).lstrip("*_\"“「『【(> ")
         best: str | None = None
         for key, n in self.norms.items():
             if not window.startswith(n):
@@ -357,7 +353,7 @@ class _Extractor:
 
     def _enumerates_others(self, letter: str) -> bool:
         """Whether the reply lists another option as "C. its text" (an echo of the options)."""
-        body = _norm(self.text)
+        body = normalize(self.text, form=None)
         for key, n in self.norms.items():
             if key != letter and re.search(
                 rf"(?<![{_ALNUM}]){re.escape(key.casefold())}[.:)]\s*{re.escape(n)}", body
@@ -366,7 +362,7 @@ class _Extractor:
         return False
 
     def option_text(self) -> Extraction | None:
-        body = _norm(self.text).lstrip("*_#\"“「『【(> ")
+        body = normalize(self.text, form=None).lstrip("*_#\"“「『【(> ")
         starts = [k for k, n in self.norms.items()
                   if body.startswith(n) and re.fullmatch(r"|[^\w\s].*", body[len(n):], re.DOTALL)]
         if starts:

@@ -20,11 +20,12 @@ from mmedkit.bench.items import Item
 from mmedkit.errors import DataError
 from mmedkit.languages import LANGUAGES, get_language
 from mmedkit.records import JSONL_SUFFIXES, is_parquet, parquet_columns, read_records
+from mmedkit.text import CJK, script_re
 
 WORD_N = 13
 CHAR_N = 50
 _SPACE_RE = re.compile(r"\s+")
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
+_CJK_RE = script_re(CJK)
 
 
 def _h(text: str) -> int:

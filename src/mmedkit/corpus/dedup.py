@@ -7,7 +7,6 @@ languages never match. Shingles are word n-grams (default 5) for space-delimited
 character n-grams (default 5) for Chinese and Japanese, from ``mmedkit.languages``' segmenters.
 """
 
-import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,11 +18,12 @@ from datatrove.utils.text import ngrams, simplify_text
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 from mmedkit.languages import LANGUAGES, segment_cjk, segment_words
+from mmedkit.text import normalize
 
 
 def normalise_for_exact(text: str) -> str:
     """NFKC, case folding and collapsed whitespace: copies differing only in these are exact duplicates."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return normalize(text)
 
 
 def exact_content(doc: Document) -> bytes:

@@ -28,6 +28,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from mmedkit.languages import LANGUAGES, get_language
+from mmedkit.text import UNSPACED_START, normalize
 
 Thresholds = dict[str, tuple[int, float]]
 
@@ -43,7 +44,7 @@ development sample (../shared/data/corpus_dev), confirmed by 5-fold cross-valida
 # Characters from U+2E80 on are CJK radicals, punctuation, kana and ideographs (plus Hangul and
 # full-width forms): a hit next to one of them still sits on a word boundary, except next to a
 # full-width letter or digit (U+FF10-U+FF5A), which continues a full-width Latin word.
-_CJK_START = "\u2e80"
+_CJK_START = UNSPACED_START
 _FULLWIDTH = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
 
 FEW_KEYWORDS = "few medical keywords"
@@ -80,11 +81,11 @@ def normalise(text: str) -> str:
     """NFC + case folding, the form both keywords and documents are matched in.
 
     Case folding is Unicode-aware: Cyrillic and Greek fold like Latin, "ß" folds to "ss", and
-    full-width Latin letters fold to full-width lower case.
+    full-width Latin letters fold to full-width lower case. NFC, not NFKC, and whitespace kept: full-width
+    forms of a keyword are matched as variants of their own, and :class:`_SingleByteFolder` reproduces
+    exactly this form one byte per character.
     """
-    if not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
-    return text.casefold()
+    return normalize(text, form="NFC", collapse_spaces=False)
 
 
 def _is_word_char(c: str) -> bool:

@@ -27,11 +27,12 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from mmedkit.corpus.pdf_clean import clean_book
 from mmedkit.corpus.readers import UNREADABLE, _TolerantMixin
+from mmedkit.text import CJK, FULLWIDTH
 
 TESSERACT_LANGS = {"en": "eng", "zh": "chi_sim", "ja": "jpn", "fr": "fra", "ru": "rus", "es": "spa"}
 _ALNUM = re.compile(r"[^\W_]")
 _NON_SPACE = re.compile(r"\S")
-_CJK_SPACE = re.compile(r"(?<=[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]) (?=[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef])")
+_CJK_SPACE = re.compile(f"(?<=[{CJK}{FULLWIDTH}]) (?=[{CJK}{FULLWIDTH}])")
 
 
 class OcrError(RuntimeError):

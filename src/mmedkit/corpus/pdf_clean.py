@@ -26,6 +26,8 @@ import re
 from collections import Counter
 from collections.abc import MutableMapping
 
+from mmedkit.text import CJK, FULLWIDTH, script_re
+
 MATTER_HEADINGS = re.compile(
     r"^\s*(table of contents|contents|index|bibliography|references|further reading|"
     r"目\s*录|目\s*次|参考文献|索\s*引|"
@@ -42,7 +44,7 @@ _PAGE_NUMBER = re.compile(
 _CAPTION = re.compile(r"^\s*(fig(?:ure)?\.?|table|tableau|tabla|figura|рис(?:унок)?\.?|таблица|图|表|図)\s*[\dIVX]",
                       re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+_CJK = script_re(CJK, FULLWIDTH)
 _SENTENCE_END = re.compile(r"[.!?:;。！？；」』)\"»]\s*$")
 _DIGITS = re.compile(r"\d+")
 _PDFIUM_HYPHEN = "\x02"  # pdfium's mark where it joined a word hyphenated across lines

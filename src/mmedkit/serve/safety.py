@@ -24,7 +24,6 @@ apply to them too ("I'm not suicidal" is not raised by the French ``suicid...``)
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,15 +35,16 @@ import yaml
 
 from mmedkit.languages import CODES, get_language
 from mmedkit.models.base import Message
+from mmedkit.text import CYRILLIC, HAN, KANA, LATIN, normalize_loose, script_re
 
 _TEXT_FIELDS = ("system_prompt", "disclaimer", "dose_note", "emergency_title", "emergency_call", "crisis")
 _REVIEW_FIELDS = ("date", "by", "criteria")
 _PUNCT = r"[.;:!?。；：！？\n…]"
 _COMMAS = r"[,，]"
-_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-_LATIN = re.compile(r"[a-zA-Z\u00c0-\u024f]")
+_KANA = script_re(KANA)
+_HAN = script_re(HAN)
+_CYRILLIC = script_re(CYRILLIC)
+_LATIN = script_re(LATIN)
 
 
 class SafetyDataError(ValueError):
@@ -57,30 +57,6 @@ def default_data_dir() -> Path:
 
 
 # ---------------------------------------------------------------- normalization
-def _is_latin(ch: str) -> bool:
-    return "a" <= ch.lower() <= "z"
-
-
-def normalize(text: str, casefold: bool = True) -> str:
-    """The form messages and patterns are matched in (the same for every language, so offsets agree).
-
-    NFKC (full-width digits, half-width kana, ``℃``), case-folded, curly apostrophes straightened,
-    accents of Latin letters dropped (``thoracique`` = ``thoracique`` typed without accents), and
-    ``ё`` read as ``е``; other scripts keep their marks (``й``, ``が``).
-    """
-    t = unicodedata.normalize("NFKC", text)
-    t = t.replace("\u2019", "'").replace("\u02bc", "'").replace("`", "'").replace("\u00a0", " ")
-    if casefold:
-        t = t.casefold()
-    out: list[str] = []
-    for ch in unicodedata.normalize("NFD", t):
-        if unicodedata.combining(ch) and out and _is_latin(out[-1]):
-            continue
-        out.append(ch)
-    t = unicodedata.normalize("NFC", "".join(out)).replace("ё", "е").replace("Ё", "Е")
-    return re.sub(r"[ \t\r\f\v]+", " ", t)
-
-
 def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
     """``text`` with the given spans blanked out (same length, so offsets still hold)."""
     chars = list(text)
@@ -150,7 +126,7 @@ class _Source:
 
     def regex(self, keys: Sequence[str | int], raw: str, bounded: bool) -> re.Pattern[str]:
         """``raw`` normalized like messages and compiled; word-bounded for space-delimited languages."""
-        body = normalize(raw, casefold=False)
+        body = normalize_loose(raw, casefold=False)
         if bounded:
             body = rf"(?<!\w)(?:{body})(?!\w)"
         try:
@@ -241,7 +217,7 @@ class LanguagePack:
         A match counts as negated when this language's cues negate it, or those of ``negators``
         (the message's own language, when these phrasings are another language's).
         """
-        t = normalize(text)
+        t = normalize_loose(text)
         scan = self.scan(t)
         found: dict[str, list[str]] = {}
         for name, m in scan.fixed_hits:
@@ -404,7 +380,7 @@ class SafetyPolicy:
         order = [language] if language in self.packs else []
         order += [c for c in self.packs if c != language]
         own = self.packs.get(language or "")
-        negators = [(own, own.scan(normalize(text)))] if own is not None else []
+        negators = [(own, own.scan(normalize_loose(text)))] if own is not None else []
         for code in order:
             present = self.packs[code].concepts(text, negators if code != language else ())
             if not present:
@@ -434,7 +410,7 @@ class SafetyPolicy:
     def dose_note(self, answer: str, language: str) -> str | None:
         """A warning in ``language`` when ``answer`` names amounts or doses (any language's units)."""
         for pack in self.packs.values():
-            if pack.dose is not None and pack.dose.search(normalize(answer)):
+            if pack.dose is not None and pack.dose.search(normalize_loose(answer)):
                 return self.pack(language).text("dose_note")
         return None
 

@@ -22,7 +22,7 @@ from datatrove.data import Document  # noqa: E402
 from mmedkit.corpus.config import ConfigError, load_config, parse_config  # noqa: E402
 from mmedkit.corpus.lid import LOW_SCORE, OTHER_LANGUAGE, OfflineLanguageFilter  # noqa: E402
 from mmedkit.corpus.pipeline import build_stages, run_pipeline  # noqa: E402
-from mmedkit.corpus.quality import DEFAULT_THRESHOLDS, RepetitionProfile, check_document, units_of  # noqa: E402
+from mmedkit.corpus.quality import QualityFilter, RepetitionProfile, units_of  # noqa: E402
 from mmedkit.languages import CODES  # noqa: E402
 
 
@@ -107,27 +107,56 @@ def test_quality_counts_cjk_words_as_characters() -> None:
           "出院时一般情况良好，嘱其定期复查血脂及心功能。")
     units = units_of("zh")(zh)
     assert len(units) > 80 and zh.split() == [zh]  # whitespace splitting would see a single word
-    assert check_document(zh, "zh", DEFAULT_THRESHOLDS["zh"]) is None
-    assert check_document(zh[:40], "zh", DEFAULT_THRESHOLDS["zh"]) == "too few words"
+    quality = QualityFilter()
+    assert quality.check(zh, "zh") is True
+    assert quality.check(zh[:40], "zh") == (False, "too_few_words")
     # the same limit in English words drops a text of that many characters
     en = "The patient, a man of sixty-five, was admitted with chest pain for three days and treated."
-    assert check_document(en, "en", DEFAULT_THRESHOLDS["en"]) == "too few words"
+    assert quality.check(en, "en") == (False, "too_few_words")
 
 
 def test_quality_keeps_real_text_and_drops_repetition(shared_data: Path) -> None:
+    quality = QualityFilter()
     for code in CODES:
         # Drug leaflets repeat the product's full name dozens of times: Gopher's 5-gram rule drops most of
         # them (a known cost of the default thresholds; relax steps.quality.thresholds.fr to keep them).
         docs = [d for d in corpus_dev(shared_data, code, "medical") if "leaflet" not in d["category"]][:40]
-        kept = sum(check_document(d["text"], code, DEFAULT_THRESHOLDS[code]) is None for d in docs)
+        kept = sum(quality.check(d["text"], code) is True for d in docs)
         assert kept >= 0.85 * len(docs), (code, kept)
         base = docs[0]["text"]
         spam = "\n\n".join([base[:400]] * 4)
-        assert check_document(spam, code, DEFAULT_THRESHOLDS[code]) is not None, code
+        assert quality.check(spam, code) is not True, code
     # repeated sentences inside one paragraph are caught by the n-gram rules
     sentence = "Le patient a reçu un traitement antibiotique par amoxicilline pendant sept jours. "
     text = "Observation clinique. " + sentence * 12 + "Évolution favorable sous traitement."
-    assert check_document(text, "fr", DEFAULT_THRESHOLDS["fr"]).startswith(("duplicate", "top"))
+    assert quality.check(text, "fr")[1].startswith(("duplicate_", "top_"))
+
+
+RULE_CASES = [
+    # (text, language, the rule's reason key); each text passes every earlier rule
+    ("patient " * 20, "en", "too_few_words"),
+    ("a " * 120, "en", "short_mean_word_length"),
+    (" ".join(["the patient was treated #"] * 40), "en", "too_many_hash_symbols"),
+    ("\n".join(f"• the patient received dose number {i} with water." for i in range(40)), "en",
+     "too_many_bullet_lines"),
+    ("\n".join(f"the patient was given dose number {i} with water" for i in range(40)), "en",
+     "few_punctuated_lines"),
+]
+
+
+@pytest.mark.parametrize(("text", "code", "reason"), RULE_CASES, ids=[r for _, _, r in RULE_CASES])
+def test_quality_rules_drop_with_snake_case_reasons(text: str, code: str, reason: str) -> None:
+    quality = QualityFilter()
+    assert quality.check(text, code) == (False, reason)
+    doc = Document(text=text, id="x", metadata={"language": code})
+    assert quality.filter(doc) == (False, reason) and quality.stats[f"{code}_dropped"].total == 1
+    assert quality.filter(Document(text=text, id="y", metadata={"language": "de"})) == (False, "unsupported_language")
+
+
+def test_every_quality_rule_is_a_method() -> None:
+    quality = QualityFilter()
+    assert all(callable(getattr(quality, name)) for name in quality.rules)
+    assert len(set(quality.rules)) == len(quality.rules)
 
 
 def test_repetition_measure_does_not_depend_on_string_hashes() -> None:

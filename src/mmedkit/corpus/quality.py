@@ -1,9 +1,12 @@
 """Quality heuristics per language, in the spirit of Gopher (Rae et al. 2021, table A1) and FineWeb-2.
 
 One datatrove filter step, :class:`QualityFilter`, applies length, symbol, line and repetition rules
-with thresholds per language. Words are the units of ``mmedkit.languages``' regex segmenters:
-``segment_words`` (Unicode words) for space-delimited languages and ``segment_cjk`` (single characters,
-Latin words and numbers whole) for Chinese and Japanese. The dictionary segmenters the registry may use
+with thresholds per language: each rule is one method that passes a document or drops it with a
+snake_case reason key (``too_few_words``, ``duplicate_5_grams``; see :mod:`mmedkit.corpus.rules`).
+
+Words are the units of ``mmedkit.languages``' regex segmenters: ``segment_words`` (Unicode words) for
+space-delimited languages and ``segment_cjk`` (single characters, Latin words and numbers whole) for
+Chinese and Japanese. The dictionary segmenters the registry may use
 for zh/ja (jieba, janome) run at 1 MB/s and 20 KB/s, far too slow for a corpus pass. Rules written in
 words therefore count characters for zh/ja, and the n-gram sizes of the repetition rules are doubled
 for them (Chinese and Japanese words, particles included, are about two characters long). Repetition
@@ -18,14 +21,15 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 
+from mmedkit.corpus.rules import RuleFilter, Verdict, drop_if
 from mmedkit.languages import LANGUAGES, get_language, segment_cjk, segment_words
 
 _BULLETS = ("•", "-", "*", "·", "●", "▪", "◦", "・", "–", "—", "►")
@@ -235,102 +239,45 @@ class RepetitionProfile:
         return float(self.lens[covered].sum()) / self.total
 
 
-def check_document(text: str, language: str, limits: QualityThresholds) -> str | None:
-    """The reason ``text`` fails ``limits`` (the first rule it breaks), or None when it passes."""
-    units = units_of(language)(text)
-    n_words = len(units)
-    if limits.min_words is not None and n_words < limits.min_words:
-        return "too few words"
-    if limits.max_words is not None and n_words > limits.max_words:
-        return "too many words"
-    if n_words == 0:
-        return "too few words"
-    lengths = sum(map(len, units))
-    mean_len = lengths / n_words
-    if limits.min_mean_word_length is not None and mean_len < limits.min_mean_word_length:
-        return "short mean word length"
-    if limits.max_mean_word_length is not None and mean_len > limits.max_mean_word_length:
-        return "long mean word length"
-    if limits.max_symbol_word_ratio is not None:
-        if text.count("#") / n_words > limits.max_symbol_word_ratio:
-            return "too many hash symbols"
-        if (text.count("...") + text.count("…")) / n_words > limits.max_symbol_word_ratio:
-            return "too many ellipses"
-    if limits.min_alpha_words is not None:
-        # Units made only of letters are a lower bound, exact whenever it already passes.
-        alpha = sum(map(str.isalpha, units))
-        if alpha / n_words < limits.min_alpha_words:
-            alpha = sum(map(bool, map(_HAS_LETTER.search, units)))
-        if alpha / n_words < limits.min_alpha_words:
-            return "too few alphabetic words"
-    if limits.min_stop_words and len(limits.stop_words.intersection(units)) < limits.min_stop_words:
-        return "too few stop words"
+class _Document:
+    """What the rules measure in one text, each measure computed once, on first use."""
 
-    lines = [line.strip() for line in text.split("\n")]
-    lines = [line for line in lines if line]
-    if not lines:
-        return "too few words"
-    n_lines = len(lines)
-    if limits.max_bullet_lines is not None and sum(ln.startswith(_BULLETS) for ln in lines) / n_lines \
-            > limits.max_bullet_lines:
-        return "too many bullet lines"
-    if limits.max_ellipsis_lines is not None and sum(ln.endswith(_ELLIPSES) for ln in lines) / n_lines \
-            > limits.max_ellipsis_lines:
-        return "too many lines ending in an ellipsis"
-    if limits.min_line_punct is not None and n_lines >= limits.line_rule_min_lines \
-            and sum(ln.endswith(_TERMINAL) for ln in lines) / n_lines < limits.min_line_punct:
-        return "few lines ending in punctuation"
-    if limits.max_short_lines is not None and sum(len(ln) <= limits.short_line_chars for ln in lines) / n_lines \
-            > limits.max_short_lines:
-        return "too many short lines"
-    if limits.max_newlines_per_word is not None and text.count("\n") / n_words > limits.max_newlines_per_word:
-        return "list-like (newlines per word)"
+    def __init__(self, text: str, language: str, limits: QualityThresholds) -> None:
+        self.text, self.language, self.limits = text, language, limits
 
-    n_chars = len(text)
-    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
-    dup, dup_chars = _duplicates(paragraphs)
-    if limits.max_dup_para_frac is not None and dup / len(paragraphs) > limits.max_dup_para_frac:
-        return "duplicate paragraphs"
-    if limits.max_dup_para_char_frac is not None and dup_chars / n_chars > limits.max_dup_para_char_frac:
-        return "duplicate paragraph characters"
-    dup, dup_chars = _duplicates(lines)
-    if limits.max_dup_line_frac is not None and dup / n_lines > limits.max_dup_line_frac:
-        return "duplicate lines"
-    if limits.max_dup_line_char_frac is not None and dup_chars / n_chars > limits.max_dup_line_char_frac:
-        return "duplicate line characters"
+    @cached_property
+    def units(self) -> list[str]:
+        return units_of(self.language)(self.text)
 
-    profile = RepetitionProfile(units)
-    most = None  # occurrences of the most frequent shorter n-gram
-    for n, ratio in sorted(limits.top_ngrams):
-        # An n-gram occurs at most as often as its prefix: skip the count when even that bound passes.
-        if most is not None and (n > len(units) or most * int(profile.windows(n).max()) <= ratio * profile.total):
-            continue
-        most, frac = profile.top_ngram(n)
-        if frac > ratio:
-            return f"top {n}-gram"
-    if limits.dup_ngrams:
-        pairs = sorted(limits.dup_ngrams)
-        n0, r0 = pairs[0]
-        frac0 = profile.dup_ngram_frac(n0)
-        if frac0 > r0:
-            return f"duplicate {n0}-grams"
-        # Text covered by repeated n-grams is covered by repeated m-grams for any m < n, so when the
-        # smallest n is under every limit, the longer n-grams are too.
-        if frac0 > min(r for _, r in pairs):
-            for n, ratio in pairs[1:]:
-                if profile.dup_ngram_frac(n) > ratio:
-                    return f"duplicate {n}-grams"
-    return None
+    @cached_property
+    def lines(self) -> list[str]:
+        """Non-blank lines, stripped."""
+        return [line for line in (ln.strip() for ln in self.text.split("\n")) if line]
+
+    @cached_property
+    def paragraphs(self) -> list[str]:
+        return [p.strip() for p in self.text.split("\n\n") if p.strip()]
+
+    @cached_property
+    def profile(self) -> RepetitionProfile:
+        return RepetitionProfile(self.units)
+
+    def share_of_lines(self, test: Callable[[str], bool]) -> float:
+        return sum(map(test, self.lines)) / len(self.lines)
 
 
-class QualityFilter(BaseFilter):
+class QualityFilter(RuleFilter):
     """Drop documents that break their language's quality heuristics (see :class:`QualityThresholds`).
 
     Reads the language from ``doc.metadata[language_key]``; documents of a language without thresholds
-    are dropped as ``"unsupported language"``. Counts ``<code>_kept`` / ``<code>_dropped`` per language.
+    are dropped as ``"unsupported_language"``. Counts ``<code>_kept`` / ``<code>_dropped`` per language.
+    Each rule below is skipped where its threshold is ``None``.
     """
 
     name = "🧹 Quality heuristics"
+    rules = ("word_count", "mean_word_length", "symbols", "alphabetic_words", "stop_words", "bullet_lines",
+             "ellipsis_lines", "line_punctuation", "short_lines", "list_like", "duplicate_paragraphs",
+             "duplicate_lines", "top_ngrams", "duplicate_ngrams")
 
     def __init__(self, thresholds: dict[str, QualityThresholds] | None = None, language_key: str = "language",
                  exclusion_writer: DiskWriter | None = None) -> None:
@@ -338,12 +285,122 @@ class QualityFilter(BaseFilter):
         self.thresholds = dict(thresholds) if thresholds is not None else dict(DEFAULT_THRESHOLDS)
         self.language_key = language_key
 
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+    def filter(self, doc: Document) -> Verdict:
         """Decide whether ``doc`` is kept."""
         code = doc.metadata.get(self.language_key)
-        limits = self.thresholds.get(code) if isinstance(code, str) else None
-        if limits is None:
-            return False, "unsupported language"
-        reason = check_document(doc.text or "", code, limits)
-        self.stat_update(f"{code}_dropped" if reason else f"{code}_kept")
-        return (False, reason) if reason else True
+        if not isinstance(code, str) or code not in self.thresholds:
+            return False, "unsupported_language"
+        verdict = self.check(doc.text or "", code)
+        self.stat_update(f"{code}_kept" if verdict is True else f"{code}_dropped")
+        return verdict
+
+    def check(self, text: str, language: str) -> Verdict:
+        """``True``, or ``(False, reason_key)`` of the first rule ``text`` breaks in ``language``."""
+        return self.apply_rules(_Document(text, language, self.thresholds[language]))
+
+    # --- words -------------------------------------------------------------------------------------------
+    def word_count(self, d: _Document) -> Verdict:
+        n, lim = len(d.units), d.limits
+        if not n or not d.lines or (lim.min_words is not None and n < lim.min_words):
+            return False, "too_few_words"
+        return drop_if(lim.max_words is not None and n > lim.max_words, "too_many_words")
+
+    def mean_word_length(self, d: _Document) -> Verdict:
+        mean, lim = sum(map(len, d.units)) / len(d.units), d.limits
+        if lim.min_mean_word_length is not None and mean < lim.min_mean_word_length:
+            return False, "short_mean_word_length"
+        return drop_if(lim.max_mean_word_length is not None and mean > lim.max_mean_word_length,
+                       "long_mean_word_length")
+
+    def symbols(self, d: _Document) -> Verdict:
+        if (limit := d.limits.max_symbol_word_ratio) is None:
+            return True
+        if d.text.count("#") / len(d.units) > limit:
+            return False, "too_many_hash_symbols"
+        return drop_if((d.text.count("...") + d.text.count("…")) / len(d.units) > limit, "too_many_ellipses")
+
+    def alphabetic_words(self, d: _Document) -> Verdict:
+        if (limit := d.limits.min_alpha_words) is None:
+            return True
+        # Units made only of letters are a lower bound, exact whenever it already passes.
+        alpha = sum(map(str.isalpha, d.units))
+        if alpha / len(d.units) < limit:
+            alpha = sum(map(bool, map(_HAS_LETTER.search, d.units)))
+        return drop_if(alpha / len(d.units) < limit, "too_few_alphabetic_words")
+
+    def stop_words(self, d: _Document) -> Verdict:
+        if not (least := d.limits.min_stop_words):
+            return True
+        return drop_if(len(d.limits.stop_words.intersection(d.units)) < least, "too_few_stop_words")
+
+    # --- lines -------------------------------------------------------------------------------------------
+    def bullet_lines(self, d: _Document) -> Verdict:
+        limit = d.limits.max_bullet_lines
+        return drop_if(limit is not None and d.share_of_lines(lambda ln: ln.startswith(_BULLETS)) > limit,
+                       "too_many_bullet_lines")
+
+    def ellipsis_lines(self, d: _Document) -> Verdict:
+        limit = d.limits.max_ellipsis_lines
+        return drop_if(limit is not None and d.share_of_lines(lambda ln: ln.endswith(_ELLIPSES)) > limit,
+                       "too_many_ellipsis_lines")
+
+    def line_punctuation(self, d: _Document) -> Verdict:
+        lim = d.limits
+        if lim.min_line_punct is None or len(d.lines) < lim.line_rule_min_lines:
+            return True
+        return drop_if(d.share_of_lines(lambda ln: ln.endswith(_TERMINAL)) < lim.min_line_punct,
+                       "few_punctuated_lines")
+
+    def short_lines(self, d: _Document) -> Verdict:
+        lim = d.limits
+        return drop_if(lim.max_short_lines is not None
+                       and d.share_of_lines(lambda ln: len(ln) <= lim.short_line_chars) > lim.max_short_lines,
+                       "too_many_short_lines")
+
+    def list_like(self, d: _Document) -> Verdict:
+        limit = d.limits.max_newlines_per_word
+        return drop_if(limit is not None and d.text.count("\n") / len(d.units) > limit, "list_like")
+
+    # --- repetition --------------------------------------------------------------------------------------
+    def duplicate_paragraphs(self, d: _Document) -> Verdict:
+        dup, chars = _duplicates(d.paragraphs)
+        lim = d.limits
+        if lim.max_dup_para_frac is not None and dup / len(d.paragraphs) > lim.max_dup_para_frac:
+            return False, "duplicate_paragraphs"
+        return drop_if(lim.max_dup_para_char_frac is not None and chars / len(d.text) > lim.max_dup_para_char_frac,
+                       "duplicate_paragraph_chars")
+
+    def duplicate_lines(self, d: _Document) -> Verdict:
+        dup, chars = _duplicates(d.lines)
+        lim = d.limits
+        if lim.max_dup_line_frac is not None and dup / len(d.lines) > lim.max_dup_line_frac:
+            return False, "duplicate_lines"
+        return drop_if(lim.max_dup_line_char_frac is not None and chars / len(d.text) > lim.max_dup_line_char_frac,
+                       "duplicate_line_chars")
+
+    def top_ngrams(self, d: _Document) -> Verdict:
+        most = None  # occurrences of the most frequent shorter n-gram
+        for n, ratio in sorted(d.limits.top_ngrams):
+            # An n-gram occurs at most as often as its prefix: skip the count when even that bound passes.
+            if most is not None and (n > len(d.units)
+                                     or most * int(d.profile.windows(n).max()) <= ratio * d.profile.total):
+                continue
+            most, frac = d.profile.top_ngram(n)
+            if frac > ratio:
+                return False, f"top_{n}_gram"
+        return True
+
+    def duplicate_ngrams(self, d: _Document) -> Verdict:
+        if not d.limits.dup_ngrams:
+            return True
+        (n0, r0), *longer = sorted(d.limits.dup_ngrams)
+        frac0 = d.profile.dup_ngram_frac(n0)
+        if frac0 > r0:
+            return False, f"duplicate_{n0}_grams"
+        # Text covered by repeated n-grams is covered by repeated m-grams for any m < n, so when the
+        # smallest n is under every limit, the longer n-grams are too.
+        if frac0 > min(r for _, r in d.limits.dup_ngrams):
+            for n, ratio in longer:
+                if d.profile.dup_ngram_frac(n) > ratio:
+                    return False, f"duplicate_{n}_grams"
+        return True

@@ -231,7 +231,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += ["", "## Steps", "", "| Step | In | Kept | Dropped | Reasons | Seconds (all tasks) |",
             "|---|---:|---:|---:|---|---:|"]
     for row in report["steps"]:
-        reasons = ", ".join(f"{k}: {_fmt(v)}" for k, v in sorted(row["reasons"].items(), key=lambda kv: -kv[1]))
+        reasons = ", ".join(f"{k.replace('_', ' ')}: {_fmt(v)}"  # reason keys as words
+                            for k, v in sorted(row["reasons"].items(), key=lambda kv: -kv[1]))
         out.append(f"| {row['step']} | {_fmt(row['in'])} | {_fmt(row['kept'])} | {_fmt(row['dropped'])} | "
                    f"{reasons or '–'} | {row['seconds']:.1f} |")
     stages = list(report["funnel"])

@@ -15,6 +15,8 @@ or DeepSpeed ZeRO) or ``torchrun``; the code is the same.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ import torch
 
 from mmedkit.train.batches import Collate, Rows, StepPlan, step_batches, target_count, token_nll
 from mmedkit.train.checkpoint import checkpoints, load_checkpoint, save_checkpoint
-from mmedkit.train.config import ConfigError, PretrainData, TrainConfig, require
+from mmedkit.train.config import ConfigError, PretrainData, TrainConfig, TrainSettings, require
 from mmedkit.utils import atomic_write_json, atomic_write_text
 
 SUMMARY_FILE = "train_summary.json"
@@ -58,13 +60,13 @@ def build_data(cfg: TrainConfig, tokenizer: Any, log: Any) -> Any:
     return build_sft_set(cfg.data, tokenizer, epochs=cfg.train.epochs, seed=cfg.train.seed)
 
 
-def make_optimizer(model: torch.nn.Module, t: Any, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, settings: TrainSettings, lr: float) -> torch.optim.Optimizer:
     """AdamW; no weight decay on biases and normalisation weights (1-D parameters)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(t.adam_beta1, t.adam_beta2),
-                             eps=t.adam_eps)
+    groups = [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr,
+                             betas=(settings.adam_beta1, settings.adam_beta2), eps=settings.adam_eps)
 
 
 def identity(cfg: TrainConfig, data_fingerprint: str) -> dict[str, Any]:
@@ -117,26 +119,23 @@ def evaluate(model: Any, dataset: Any, accelerator: Any, micro_batch: int, colla
     """Token-weighted held-out loss and perplexity over ``dataset`` (shared out among processes)."""
     model.eval()
     rank, world = accelerator.process_index, accelerator.num_processes
-    mine = list(range(rank, len(dataset), world))
-    n_batches = math.ceil(math.ceil(len(dataset) / world) / micro_batch)
-    totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
-    for b in range(n_batches):
-        idx = mine[b * micro_batch:(b + 1) * micro_batch] or [None]
-        batch = {k: v.to(accelerator.device) for k, v in collate_fn([Rows(dataset)[i] for i in idx]).items()}
+    my_rows = list(range(rank, len(dataset), world))
+    n_batches = math.ceil(math.ceil(len(dataset) / world) / micro_batch)  # the same on every process
+    nll_and_targets = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+    for i in range(n_batches):
+        rows = my_rows[i * micro_batch:(i + 1) * micro_batch] or [None]  # None: a filler pass
+        batch = {k: v.to(accelerator.device) for k, v in collate_fn([Rows(dataset)[r] for r in rows]).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        totals[0] += token_nll(logits, batch["labels"]).double()
-        totals[1] += target_count(batch)
-    totals = accelerator.reduce(totals, "sum")
+        nll_and_targets[0] += token_nll(logits, batch["labels"]).double()
+        nll_and_targets[1] += target_count(batch)
+    nll, targets = accelerator.reduce(nll_and_targets, "sum").tolist()
     model.train()
-    loss = float(totals[0] / max(totals[1].item(), 1))
-    return {"loss": round(loss, 5), "perplexity": round(math.exp(min(loss, 50)), 4), "tokens": int(totals[1])}
+    loss = nll / max(targets, 1)
+    return {"loss": round(loss, 5), "perplexity": round(math.exp(min(loss, 50)), 4), "tokens": int(targets)}
 
 
 def _save_final(accelerator: Any, model: Any, tokenizer: Any, out: Path, save_dtype: torch.dtype | None) -> None:
     """Model (safetensors; adapter only for LoRA) and tokenizer into ``out``, ready for ``mmed bench run``."""
-    import os
-    import shutil
-
     accelerator.wait_for_everyone()
     unwrapped = accelerator.unwrap_model(model)
     state = accelerator.get_state_dict(model)
@@ -194,40 +193,47 @@ class Trainer:
 
         require(cfg, "model", "pass --model (a local folder or a hub id)")
         require(cfg, "out", "pass --out DIR")
-        self.cfg, self.t, self.out, self.console = cfg, cfg.train, Path(str(cfg.out)), console
-        t = self.t
+        self.cfg, self.settings, self.out, self.console = cfg, cfg.train, Path(str(cfg.out)), console
+        settings = self.settings
+
+        # Batch geometry: global batch = micro-batch x processes x accumulation steps.
         self.world = PartialState().num_processes
-        if t.global_batch_size % (t.micro_batch_size * self.world):
-            raise ConfigError(f"{cfg.source}: train.global_batch_size ({t.global_batch_size}) must be a multiple "
-                              f"of micro_batch_size x processes ({t.micro_batch_size} x {self.world})")
-        self.accum = t.global_batch_size // (t.micro_batch_size * self.world)
-        self.acc = Accelerator(gradient_accumulation_steps=self.accum,
-                               mixed_precision=resolve_mixed_precision(t.mixed_precision))
-        if self.acc.is_main_process:
+        per_pass = settings.micro_batch_size * self.world
+        if settings.global_batch_size % per_pass:
+            raise ConfigError(f"{cfg.source}: train.global_batch_size ({settings.global_batch_size}) must be a "
+                              f"multiple of micro_batch_size x processes ({settings.micro_batch_size} x {self.world})")
+        self.accumulation_steps = settings.global_batch_size // per_pass
+        self.accelerator = Accelerator(gradient_accumulation_steps=self.accumulation_steps,
+                                       mixed_precision=resolve_mixed_precision(settings.mixed_precision))
+        if self.accelerator.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
-        set_seed(t.seed)
-        model, self.tokenizer, _, _ = load_model_and_tokenizer(cfg.model, dtype=t.model_dtype, device="cpu",
+
+        # Model, tokenizer and data (tokenised once by the main process; the others then read the cache).
+        set_seed(settings.seed)
+        model, self.tokenizer, _, _ = load_model_and_tokenizer(cfg.model, dtype=settings.model_dtype, device="cpu",
                                                                trust_remote_code=cfg.trust_remote_code)
         self.save_dtype = _saved_dtype(str(cfg.model), cfg.trust_remote_code)
         self.notes: list[str] = []
-        with self.acc.main_process_first():  # tokenise once; the other processes then read the cache
+        with self.accelerator.main_process_first():
             self.data = build_data(cfg, self.tokenizer, self.notes.append)
         self.eval_data = self.data.eval_set()
-        self.plan = StepPlan([len(self.data.epoch(e)) for e in range(t.epochs)], t.global_batch_size,
-                             t.micro_batch_size, self.world, t.max_steps)
+        self.plan = StepPlan([len(self.data.epoch(e)) for e in range(settings.epochs)], settings.global_batch_size,
+                             settings.micro_batch_size, self.world, settings.max_steps)
         if self.plan.total_steps == 0:
             raise ConfigError(f"{cfg.source}: no training sequences")
+
+        # Optimizer, schedule, batches; what a checkpoint must match to be resumed.
         self.model, self.optimizer, self.scheduler = self._prepare(model)
-        self.collate = Collate(self.tokenizer.pad_token_id, self.data.pad_to, t.pad_to_multiple_of)
+        self.collate = Collate(self.tokenizer.pad_token_id, self.data.pad_to, settings.pad_to_multiple_of)
         self.identity = identity(cfg, self.data.fingerprint)
         self.counters = _Counters()
 
     def _prepare(self, model: Any) -> tuple[Any, Any, Any]:
         from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
-        cfg, t = self.cfg, self.t
+        cfg, settings = self.cfg, self.settings
         model.config.use_cache = False
-        if t.gradient_checkpointing:
+        if settings.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             if cfg.method == "lora":
                 model.enable_input_require_grads()
@@ -237,37 +243,44 @@ class Trainer:
             model = apply_lora(model, cfg.lora)
         model.train()
         total = self.plan.total_steps
-        warmup = t.warmup_steps if t.warmup_steps is not None else math.ceil(t.warmup_ratio * total)
-        optimizer = make_optimizer(model, t, cfg.lr)
+        warmup = settings.warmup_steps
+        if warmup is None:
+            warmup = math.ceil(settings.warmup_ratio * total)
+        optimizer = make_optimizer(model, settings, cfg.lr)
         # Stepped once per optimizer step by this loop (not handed to accelerate, which steps it per process).
-        scheduler = get_cosine_with_min_lr_schedule_with_warmup(optimizer, warmup, total, min_lr_rate=t.min_lr_ratio)
-        if self.acc.state.deepspeed_plugin is not None:  # no prepared dataloader tells DeepSpeed the batch size
-            ds = self.acc.state.deepspeed_plugin.deepspeed_config
-            ds.update(train_micro_batch_size_per_gpu=t.micro_batch_size, gradient_accumulation_steps=self.accum,
-                      train_batch_size=t.global_batch_size, gradient_clipping=t.max_grad_norm)
-        model, optimizer = self.acc.prepare(model, optimizer)
+        scheduler = get_cosine_with_min_lr_schedule_with_warmup(optimizer, warmup, total,
+                                                                min_lr_rate=settings.min_lr_ratio)
+        deepspeed = self.accelerator.state.deepspeed_plugin
+        if deepspeed is not None:  # no prepared dataloader tells DeepSpeed the batch size
+            deepspeed.deepspeed_config.update(
+                train_micro_batch_size_per_gpu=settings.micro_batch_size,
+                gradient_accumulation_steps=self.accumulation_steps, train_batch_size=settings.global_batch_size,
+                gradient_clipping=settings.max_grad_norm)
+        model, optimizer = self.accelerator.prepare(model, optimizer)
         return model, optimizer, scheduler
 
     def resume(self) -> None:
         """Continue from the newest checkpoint of the output folder, if there is one."""
-        ckpts = checkpoints(self.out)
-        if not ckpts:
+        found = checkpoints(self.out)
+        if not found:
             return
-        saved = load_checkpoint(self.acc, ckpts[-1])
-        _check_resume(ckpts[-1], saved["identity"], self.identity)
+        saved = load_checkpoint(self.accelerator, found[-1])
+        _check_resume(found[-1], saved["identity"], self.identity)
         self.scheduler.load_state_dict(saved["scheduler"])
         self.counters = _Counters(step=saved["step"], useful_before=saved["useful_tokens"],
                                   seconds_before=saved["train_seconds"], first_loss=saved.get("first_loss"),
                                   initial_eval=saved.get("initial_eval"))
-        self.notes.append(f"resumed from {ckpts[-1]} (step {saved['step']} of {self.plan.total_steps})")
+        self.notes.append(f"resumed from {found[-1]} (step {saved['step']} of {self.plan.total_steps})")
 
     def state(self) -> dict[str, Any]:
         """What ``trainer_state.json`` records."""
-        c = self.counters
-        return {"step": c.step, "total_steps": self.plan.total_steps, "useful_tokens": c.useful_before + c.useful,
-                "world_size": self.world, "train_seconds": c.seconds_before + c.seconds,
-                "scheduler": self.scheduler.state_dict(), "identity": self.identity, "initial_eval": c.initial_eval,
-                "first_loss": c.first_loss, "stage": self.cfg.stage, "method": self.cfg.method}
+        counters = self.counters
+        return {"step": counters.step, "total_steps": self.plan.total_steps,
+                "useful_tokens": counters.useful_before + counters.useful, "world_size": self.world,
+                "train_seconds": counters.seconds_before + counters.seconds,
+                "scheduler": self.scheduler.state_dict(), "identity": self.identity,
+                "initial_eval": counters.initial_eval, "first_loss": counters.first_loss, "stage": self.cfg.stage,
+                "method": self.cfg.method}
 
     def optimizer_step(self, batches: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
         """Forward/backward over this process's micro-batches, then one clipped optimizer step.
@@ -276,122 +289,147 @@ class Trainer:
         accelerate divides by the accumulation steps and data parallelism averages over processes, so the
         gradient is that of the mean over every target token of the step.
         """
-        acc, dev = self.acc, self.acc.device
-        local = torch.tensor([sum(target_count(b) for b in batches)], dtype=torch.float64, device=dev)
-        n_targets = float(acc.reduce(local, "sum").item())
-        scale = self.world * self.accum / max(n_targets, 1.0)
-        nll_sum, tokens, width = 0.0, 0, 0
-        acc.step = 0  # the accumulation counter: sync gradients on this step's last micro-batch
-        for b in batches:
-            b = {k: v.to(dev) for k, v in b.items()}
-            with acc.accumulate(self.model):
-                logits = self.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-                nll = token_nll(logits, b["labels"])
-                acc.backward(nll * scale)
-            nll_sum += nll.item()
-            tokens += int(b["attention_mask"].sum())
-            width += b["input_ids"].numel()
-        grad_norm = acc.clip_grad_norm_(self.model.parameters(), self.t.max_grad_norm)
+        accelerator, device = self.accelerator, self.accelerator.device
+        local_targets = torch.tensor([sum(target_count(b) for b in batches)], dtype=torch.float64, device=device)
+        targets = float(accelerator.reduce(local_targets, "sum").item())
+        scale = self.world * self.accumulation_steps / max(targets, 1.0)
+        nll, tokens, positions = 0.0, 0, 0
+        accelerator.step = 0  # the accumulation counter: sync gradients on this step's last micro-batch
+        for batch in batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with accelerator.accumulate(self.model):
+                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                batch_nll = token_nll(logits, batch["labels"])
+                accelerator.backward(batch_nll * scale)
+            nll += batch_nll.item()
+            tokens += int(batch["attention_mask"].sum())
+            positions += batch["input_ids"].numel()
+        grad_norm = accelerator.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        nll_all, tokens_all, width_all = acc.reduce(torch.tensor([nll_sum, tokens, width], dtype=torch.float64,
-                                                                 device=dev), "sum").tolist()
+        totals = torch.tensor([nll, tokens, positions], dtype=torch.float64, device=device)
+        nll, tokens, positions = accelerator.reduce(totals, "sum").tolist()
         norm = None if grad_norm is None else round(float(grad_norm), 5)  # None: DeepSpeed clips by itself
-        return {"nll": nll_all, "targets": n_targets, "tokens": tokens_all, "positions": width_all, "lr": lr,
+        return {"nll": nll, "targets": targets, "tokens": tokens, "positions": positions, "lr": lr,
                 "grad_norm": norm}
 
     def evaluate(self) -> dict[str, float]:
         """Held-out loss and perplexity."""
-        return evaluate(self.model, self.eval_data, self.acc, self.t.micro_batch_size, self.collate)
+        return evaluate(self.model, self.eval_data, self.accelerator, self.settings.micro_batch_size, self.collate)
 
     def run(self, stop_after: int | None = None) -> dict[str, Any]:
         """Train to the end (or to ``stop_after``), saving checkpoints; return the summary."""
         from mmedkit.train.tracking import Tracker
 
-        cfg, t, c, total, main = self.cfg, self.t, self.counters, self.plan.total_steps, self.acc.is_main_process
-        if main:
+        cfg, settings, counters = self.cfg, self.settings, self.counters
+        total = self.plan.total_steps
+
+        # The record of the run: its config, the metric log and trackers, what is about to happen.
+        if self.accelerator.is_main_process:
             import yaml
 
             atomic_write_text(self.out / "train_config.yaml",
                               yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
-        tracker = Tracker(self.out, cfg.logging, cfg.to_dict(), main=main, total_steps=total, start_step=c.step,
-                          run_id=self.data.fingerprint + ident_hash(self.identity), console=self.console)
+        tracker = Tracker(self.out, cfg.logging, self.accelerator, config=cfg.to_dict(),
+                          run_id=self.data.fingerprint + ident_hash(self.identity), total_steps=total,
+                          start_step=counters.step, console=self.console)
         for line in [*self.notes, *tracker.notes]:
             tracker.print(line)
-        tracker.print(f"{cfg.stage} ({cfg.method}) of {cfg.model}: {total} steps of {t.global_batch_size} sequences "
-                      f"({self.world} process(es) x {t.micro_batch_size} x {self.accum} accumulation), "
-                      f"{len(self.data.epoch(0))} sequences in epoch 1, mixed precision {self.acc.mixed_precision}")
-        if self.eval_data is not None and c.initial_eval is None:
-            c.initial_eval = self.evaluate()
-            tracker.log(c.step, c.initial_eval, "eval")
-            tracker.print(f"held-out loss {c.initial_eval['loss']:.4f} (perplexity "
-                          f"{c.initial_eval['perplexity']:.2f}) at step {c.step}")
-        start, window, last_loss, speed = c.step, _Window(), None, 0.0
+        tracker.print(f"{cfg.stage} ({cfg.method}) of {cfg.model}: {total} steps of {settings.global_batch_size} "
+                      f"sequences ({self.world} process(es) x {settings.micro_batch_size} x "
+                      f"{self.accumulation_steps} accumulation), {len(self.data.epoch(0))} sequences in epoch 1, "
+                      f"mixed precision {self.accelerator.mixed_precision}")
+
+        # Held-out loss before training (once per run: a resumed run keeps the first measurement).
+        if self.eval_data is not None and counters.initial_eval is None:
+            counters.initial_eval = self.evaluate()
+            tracker.log(counters.step, counters.initial_eval, "eval")
+            tracker.print(f"held-out loss {counters.initial_eval['loss']:.4f} (perplexity "
+                          f"{counters.initial_eval['perplexity']:.2f}) at step {counters.step}")
+
+        first_step, since_log, last_loss, speed = counters.step, _LogWindow(), None, 0.0
         with _StopFlag() as stop:
-            for step, batches in step_batches(self.data, self.plan, c.step, self.acc.process_index, self.collate,
-                                              t.num_workers):
-                t0 = time.perf_counter()
-                r = self.optimizer_step(batches)
-                dt = time.perf_counter() - t0
-                c.step = step + 1
-                c.useful += int(r["tokens"])
-                c.positions += int(r["positions"])
-                c.seconds += dt
-                c.first_loss = r["nll"] / max(r["targets"], 1) if c.first_loss is None else c.first_loss
-                window.add(r, dt)
-                eta = c.seconds / (c.step - start) * (total - c.step)
-                if c.step % t.log_every == 0 or c.step == total:
-                    last_loss, speed = window.loss, window.tokens_per_s
-                    tracker.log(c.step, {"loss": round(last_loss, 5), "lr": r["lr"], "grad_norm": r["grad_norm"],
-                                         "tokens_per_s": round(window.tokens_per_s, 1), "eta_s": round(eta, 1),
-                                         "epoch": self.plan.locate(step)[0] + 1})
-                    window = _Window()
-                tracker.advance(c.step, f"loss {last_loss or float('nan'):.4f} lr {r['lr']:.2e} {speed:,.0f} tok/s",
-                                eta)
-                if self.eval_data is not None and t.eval_every and c.step % t.eval_every == 0 and c.step < total:
-                    tracker.log(c.step, self.evaluate(), "eval")
-                halt = self._agree(stop.set) or (stop_after is not None and stop_after <= c.step < total)
-                if c.step % t.save_every == 0 or halt or c.step == total:
-                    save_checkpoint(self.acc, self.out, c.step, self.state(), t.keep_checkpoints)
+            for step, batches in step_batches(self.data, self.plan, counters.step, self.accelerator.process_index,
+                                              self.collate, settings.num_workers):
+                # Forward, backward and update.
+                started = time.perf_counter()
+                result = self.optimizer_step(batches)
+                seconds = time.perf_counter() - started
+
+                # Count tokens and time.
+                counters.step = step + 1
+                counters.useful += int(result["tokens"])
+                counters.positions += int(result["positions"])
+                counters.seconds += seconds
+                if counters.first_loss is None:
+                    counters.first_loss = result["nll"] / max(result["targets"], 1)
+                since_log.add(result, seconds)
+                eta = counters.seconds / (counters.step - first_step) * (total - counters.step)
+
+                # Log the loss, learning rate and speed since the last log line.
+                if counters.step % settings.log_every == 0 or counters.step == total:
+                    last_loss, speed = since_log.loss, since_log.tokens_per_s
+                    tracker.log(counters.step, {"loss": round(last_loss, 5), "lr": result["lr"],
+                                                "grad_norm": result["grad_norm"], "tokens_per_s": round(speed, 1),
+                                                "eta_s": round(eta, 1), "epoch": self.plan.locate(step)[0] + 1})
+                    since_log = _LogWindow()
+                tracker.advance(counters.step, f"loss {last_loss or float('nan'):.4f} lr {result['lr']:.2e} "
+                                               f"{speed:,.0f} tok/s", eta)
+
+                # Held-out loss every eval_every steps.
+                if (self.eval_data is not None and settings.eval_every and counters.step % settings.eval_every == 0
+                        and counters.step < total):
+                    tracker.log(counters.step, self.evaluate(), "eval")
+
+                # Checkpoint every save_every steps, at the end, and before stopping early.
+                halt = self._agree(stop.set) or (stop_after is not None and stop_after <= counters.step < total)
+                if counters.step % settings.save_every == 0 or halt or counters.step == total:
+                    save_checkpoint(self.accelerator, self.out, counters.step, self.state(), settings.keep_checkpoints)
                 if halt:
-                    tracker.print(f"stopped after step {c.step} of {total}; checkpoint saved: rerun the same "
-                                  "command to resume")
+                    tracker.print(f"stopped after step {counters.step} of {total}; checkpoint saved: rerun the "
+                                  "same command to resume")
                     tracker.close()
-                    return {"step": c.step, "total_steps": total, "finished": False, "out": str(self.out)}
+                    return {"step": counters.step, "total_steps": total, "finished": False, "out": str(self.out)}
+
+        # Held-out loss after training, the final model, the summary.
         final_eval = self.evaluate() if self.eval_data is not None else None
         if final_eval is not None:
-            tracker.log(c.step, final_eval, "eval")
+            tracker.log(counters.step, final_eval, "eval")
         tracker.close()
-        _save_final(self.acc, self.model, self.tokenizer, self.out, self.save_dtype)
-        return self._summary(start, last_loss, final_eval)
+        _save_final(self.accelerator, self.model, self.tokenizer, self.out, self.save_dtype)
+        return self._summary(first_step, last_loss, final_eval)
 
     def _agree(self, flag: bool) -> bool:
         """True on every process when a stop signal reached any of them."""
-        return bool(self.acc.reduce(torch.tensor([float(flag)], device=self.acc.device), "sum").item() > 0)
+        votes = self.accelerator.reduce(torch.tensor([float(flag)], device=self.accelerator.device), "sum")
+        return bool(votes.item() > 0)
 
-    def _summary(self, start: int, last_loss: float | None, final_eval: dict[str, Any] | None) -> dict[str, Any]:
-        c, t = self.counters, self.t
+    def _summary(self, first_step: int, last_loss: float | None, final_eval: dict[str, Any] | None) -> dict[str, Any]:
+        counters, settings = self.counters, self.settings
         summary = {
             "stage": self.cfg.stage, "method": self.cfg.method, "model": self.cfg.model, "out": str(self.out),
-            "finished": True, "steps": self.plan.total_steps, "steps_this_session": c.step - start,
-            "epochs": t.epochs, "processes": self.world, "global_batch_size": t.global_batch_size,
-            "mixed_precision": self.acc.mixed_precision, "data": self.data.describe(),
-            "first_step_loss": c.first_loss, "last_logged_loss": last_loss,
-            "held_out_before": c.initial_eval, "held_out_after": final_eval,
-            "useful_tokens": c.useful_before + c.useful, "train_seconds": round(c.seconds_before + c.seconds, 2),
-            "useful_tokens_per_s_this_session": round(c.useful / c.seconds, 1) if c.seconds else None,
-            "positions_this_session": c.positions,
-            "padding_fraction_this_session": round(1 - c.useful / c.positions, 4) if c.positions else None,
+            "finished": True, "steps": self.plan.total_steps, "steps_this_session": counters.step - first_step,
+            "epochs": settings.epochs, "processes": self.world, "global_batch_size": settings.global_batch_size,
+            "mixed_precision": self.accelerator.mixed_precision, "data": self.data.describe(),
+            "first_step_loss": counters.first_loss, "last_logged_loss": last_loss,
+            "held_out_before": counters.initial_eval, "held_out_after": final_eval,
+            "useful_tokens": counters.useful_before + counters.useful,
+            "train_seconds": round(counters.seconds_before + counters.seconds, 2),
+            "useful_tokens_per_s_this_session": (round(counters.useful / counters.seconds, 1) if counters.seconds
+                                                 else None),
+            "positions_this_session": counters.positions,
+            "padding_fraction_this_session": (round(1 - counters.useful / counters.positions, 4)
+                                              if counters.positions else None),
         }
-        if self.acc.is_main_process:
+        if self.accelerator.is_main_process:
             atomic_write_json(self.out / SUMMARY_FILE, summary)
         return summary
 
 
 @dataclass
-class _Window:
+class _LogWindow:
     """Loss and speed since the last log line."""
 
     nll: float = 0.0
@@ -399,12 +437,12 @@ class _Window:
     tokens: float = 0.0
     seconds: float = 0.0
 
-    def add(self, r: dict[str, Any], dt: float) -> None:
-        """Count one optimizer step's result ``r`` that took ``dt`` seconds."""
-        self.nll += r["nll"]
-        self.targets += r["targets"]
-        self.tokens += r["tokens"]
-        self.seconds += dt
+    def add(self, result: dict[str, Any], seconds: float) -> None:
+        """Count one optimizer step's ``result`` that took ``seconds``."""
+        self.nll += result["nll"]
+        self.targets += result["targets"]
+        self.tokens += result["tokens"]
+        self.seconds += seconds
 
     @property
     def loss(self) -> float:

@@ -1,4 +1,9 @@
-"""Training metrics: a JSONL log, TensorBoard, Weights & Biases (when installed and enabled), a progress bar."""
+"""Training metrics: the JSONL log (``train_log.jsonl``), accelerate's trackers (TensorBoard, W&B), a progress bar.
+
+Only the main process writes anything. TensorBoard events go to ``OUT/tensorboard``; a resumed run
+drops the events and log lines written after the checkpoint it resumes from, and logs to the same
+W&B run (its id is derived from the run's identity).
+"""
 
 from __future__ import annotations
 
@@ -36,35 +41,41 @@ def format_eta(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-class Tracker:
-    """Sends metrics to every enabled sink; only the main process writes anything."""
+def make_trackers(logging: Any, out: Path, *, config: dict[str, Any], run_id: str,
+                  start_step: int) -> tuple[list[Any], list[str]]:
+    """accelerate trackers for the sinks ``logging`` enables, and a note for each one that is not installed."""
+    from accelerate.tracking import TensorBoardTracker, WandBTracker
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
 
-    def __init__(self, out: Path, logging: Any, config: dict[str, Any], *, main: bool, total_steps: int,
-                 start_step: int, run_id: str, console: Console | None = None) -> None:
-        self.out, self.main, self.total = out, main, total_steps
+    trackers: list[Any] = []
+    notes: list[str] = []
+    if logging.tensorboard and is_tensorboard_available():
+        trackers.append(TensorBoardTracker("tensorboard", out, purge_step=start_step or None))
+    elif logging.tensorboard:
+        notes.append("TensorBoard logging is off: pip install tensorboard")
+    if logging.wandb and is_wandb_available():
+        trackers.append(WandBTracker(logging.wandb_project, name=logging.run_name or out.name, id=run_id,
+                                     resume="allow", dir=str(out), config=flatten(config)))
+    elif logging.wandb:
+        notes.append("W&B logging is off: wandb is not installed (pip install wandb)")
+    return trackers, notes
+
+
+class Tracker:
+    """Sends metrics to the JSONL log and the accelerator's trackers, and shows progress (main process only)."""
+
+    def __init__(self, out: Path, logging: Any, accelerator: Any, *, config: dict[str, Any], run_id: str,
+                 total_steps: int, start_step: int, console: Console | None = None) -> None:
+        self.out, self.accelerator, self.main = out, accelerator, accelerator.is_main_process
         self.console = console or Console(stderr=True)
-        self.tb: Any = None
-        self.wandb: Any = None
         self.progress: Progress | None = None
         self.notes: list[str] = []
-        if not main:
+        if not self.main:
             return
         self._truncate_log(start_step)
-        if logging.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=start_step or None)
-            except ImportError:
-                self.notes.append("TensorBoard logging is off: pip install tensorboard")
-        if logging.wandb:
-            try:
-                import wandb
-            except ImportError:
-                self.notes.append("W&B logging is off: wandb is not installed (pip install wandb)")
-            else:
-                self.wandb = wandb.init(project=logging.wandb_project, name=logging.run_name or out.name, id=run_id,
-                                        resume="allow", dir=str(out), config=flatten(config))
+        trackers, self.notes = make_trackers(logging, out, config=config, run_id=run_id, start_step=start_step)
+        accelerator.log_with = trackers  # GeneralTracker instances: init_trackers starts them
+        accelerator.init_trackers(logging.wandb_project)
         if logging.progress:
             self.progress = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
@@ -96,12 +107,7 @@ class Tracker:
             fh.flush()
             os.fsync(fh.fileno())
         scalars = {f"{kind}/{k}": float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-        if self.tb is not None:
-            for k, v in scalars.items():
-                self.tb.add_scalar(k, v, step)
-            self.tb.flush()
-        if self.wandb is not None:
-            self.wandb.log(scalars, step=step)
+        self.accelerator.log(scalars, step=step)
 
     def advance(self, step: int, stats: str, eta: float | None) -> None:
         """Move the progress bar to ``step``."""
@@ -114,10 +120,9 @@ class Tracker:
             self.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
-        """Flush and close every sink."""
+        """Stop the progress bar and finish every tracker (the process group stays up for the final save)."""
         if self.progress is not None:
             self.progress.stop()
-        if self.tb is not None:
-            self.tb.close()
-        if self.wandb is not None:
-            self.wandb.finish()
+        for tracker in self.accelerator.trackers:
+            tracker.finish()
+        self.accelerator.trackers.clear()

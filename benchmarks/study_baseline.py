@@ -23,13 +23,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mmedkit.reference import STUDY_KEYWORD_THRESHOLDS
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "data" / "reference" / "mmedlm_keywords.json"
 
 STUDY_KEYS = {"en": "en", "zh": "zh", "ja": "jp", "fr": "fr", "ru": "ru", "es": "es"}
 """Our ISO codes to the study's language keys."""
 
-THRESHOLDS = {"en": (5, 0.04), "zh": (5, 0.05), "ja": (5, 0.05), "ru": (4, 0.02), "es": (4, 0.04), "fr": (4, 0.04)}
+THRESHOLDS = STUDY_KEYWORD_THRESHOLDS
 
 
 def load_study_keywords(path: Path = REFERENCE) -> dict[str, list[str]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mmedkit.bench.reference import REFERENCE_ACCURACY
 from mmedkit.languages import LANGUAGES
+from mmedkit.reference import MMEDBENCH_ACCURACY
 from mmedkit.utils import atomic_write_text
 
 
@@ -23,7 +23,7 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 def markdown_summary(results: dict[str, Any], chart: str | None) -> str:
     """The Markdown report: per-language table next to the study's published accuracies."""
     m, cfg, model = results["metrics"], results["config"], results["model"]
-    refs = list(REFERENCE_ACCURACY)
+    refs = list(MMEDBENCH_ACCURACY)
     head = "| Language | n | Accuracy (%) | 95% CI | Invalid (%) | " + " | ".join(refs) + " |"
     sep = "|" + "---|" * (5 + len(refs))
     lines = [
@@ -38,11 +38,11 @@ def markdown_summary(results: dict[str, Any], chart: str | None) -> str:
         sep,
     ]
     for row in summary_rows(results):
-        ref = " | ".join(_fmt(REFERENCE_ACCURACY[r].get(row["code"])) for r in refs)
+        ref = " | ".join(_fmt(MMEDBENCH_ACCURACY[r].get(row["code"])) for r in refs)
         lines.append(f"| {row['language']} | {row['n']} | {_fmt(row['accuracy'])} | "
                      f"{_fmt(row['ci95'][0])}–{_fmt(row['ci95'][1])} | {_fmt(row['invalid_rate'])} | {ref} |")
     o = m["overall"]
-    ref = " | ".join(_fmt(REFERENCE_ACCURACY[r].get("avg")) for r in refs)
+    ref = " | ".join(_fmt(MMEDBENCH_ACCURACY[r].get("avg")) for r in refs)
     lines.append(f"| **Average (macro)** | {o['n']} | **{_fmt(o['macro_accuracy'])}** | "
                  f"{_fmt(o['macro_ci95'][0])}–{_fmt(o['macro_ci95'][1])} | {_fmt(o['invalid_rate'])} | {ref} |")
     lines += ["", f"Micro accuracy over all items: {_fmt(o['micro_accuracy'])}% "
@@ -75,7 +75,7 @@ def plot_chart(results: dict[str, Any], path: Path) -> Path:
     labels = [r["language"] for r in rows] + ["Average"]
     ours = [r["accuracy"] or 0.0 for r in rows] + [results["metrics"]["overall"]["macro_accuracy"] or 0.0]
     series = [(results["model"]["model"].rstrip("/").split("/")[-1] + " (this run)", ours)]
-    for name, ref in REFERENCE_ACCURACY.items():
+    for name, ref in MMEDBENCH_ACCURACY.items():
         series.append((f"{name}, published", [ref.get(c) if ref.get(c) is not None else np.nan for c in codes]))
     x = np.arange(len(codes))
     width = 0.8 / len(series)
@@ -116,7 +116,7 @@ def console_table(results: dict[str, Any]) -> Any:
     """A rich table of per-language accuracy for the terminal."""
     from rich.table import Table
 
-    ref = REFERENCE_ACCURACY["MMed-Llama 3 (8B)"]
+    ref = MMEDBENCH_ACCURACY["MMed-Llama 3 (8B)"]
     table = Table(title=f"MMedBench — {results['model']['model']} ({results['config']['mode']})")
     for col in ("Language", "n", "Accuracy %", "95% CI", "Invalid %", "MMed-Llama 3 (paper)"):
         table.add_column(col, justify="left" if col == "Language" else "right")

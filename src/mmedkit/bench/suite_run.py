@@ -7,19 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.engine import RunConfig, run_benchmark
-from mmedkit.bench.suites import ENGLISH_TASKS, suite_tasks
+from mmedkit.bench.suites import suite_tasks
 from mmedkit.models.base import LanguageModel
+from mmedkit.reference import ENGLISH_ACCURACY, ENGLISH_TASKS
 from mmedkit.utils import atomic_write_json, atomic_write_text
-
-# Accuracy (%) published in Qiu et al. 2024, Table 3 (English medical benchmarks).
-ENGLISH_REFERENCE: dict[str, dict[str, float]] = {
-    name: dict(zip([*ENGLISH_TASKS, "Avg."], values, strict=True)) for name, values in {
-        "GPT-4": (85.8, 72.3, 70.0, 90.2, 94.0, 84.4, 94.5, 93.8, 83.2, 85.36),
-        "MedPaLM 2": (86.5, 72.3, 81.8, 88.7, 92.0, 84.4, 95.2, 95.8, 83.2, 86.66),
-        "Llama 3 (8B)": (60.9, 50.7, 73.0, 72.1, 76.0, 63.0, 77.2, 79.9, 64.2, 68.56),
-        "MMed-Llama 3 (8B)": (65.4, 63.5, 80.1, 71.3, 85.0, 69.6, 77.6, 74.3, 66.5, 72.59),
-    }.items()
-}
 
 
 def run_suite(cfg: RunConfig, out: str | Path, *, model: LanguageModel | None = None, console: Any = None,
@@ -48,7 +39,7 @@ def run_suite(cfg: RunConfig, out: str | Path, *, model: LanguageModel | None = 
     scored = [v for v in accuracy.values() if v is not None]
     summary = {"model": cfg.model, "mode": cfg.mode, "tasks": accuracy, "ci95": ci, "n": n,
                "average": round(sum(scored) / len(scored), 2) if scored else None,
-               "reference": ENGLISH_REFERENCE}
+               "reference": ENGLISH_ACCURACY}
     atomic_write_json(out / "suite_results.json", summary)
     atomic_write_text(out / "suite_summary.md", english_markdown(summary))
     return summary
@@ -67,7 +58,7 @@ def english_markdown(summary: dict[str, Any]) -> str:
              "|" + "---|" * (len(cols) + 2)]
     lines.append("| **this run** | " + " | ".join(fmt(summary["tasks"][c]) for c in cols)
                  + f" | **{fmt(summary['average'])}** |")
-    for name, ref in ENGLISH_REFERENCE.items():
+    for name, ref in ENGLISH_ACCURACY.items():
         lines.append(f"| {name}, published | " + " | ".join(fmt(ref.get(c)) for c in cols)
                      + f" | {fmt(ref.get('Avg.'))} |")
     lines += ["", "Items per task: " + ", ".join(f"{t} {summary['n'][t]}" for t in cols) + "."]

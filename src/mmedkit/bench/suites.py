@@ -20,15 +20,11 @@ from mmedkit.bench.items import Item
 from mmedkit.bench.loader import write_benchmark
 from mmedkit.bench.sources import get_source, import_source
 from mmedkit.errors import DataError
+from mmedkit.reference import ENGLISH_TASKS, MMEDBENCH_COUNTS
 from mmedkit.utils import atomic_write_json
 
 MANIFEST = "suite.json"
 
-# MMedBench's published split sizes (Qiu et al. 2024), per language: (train, test).
-MMEDBENCH_COUNTS: dict[str, tuple[int | None, int]] = {
-    "en": (10178, 1273), "zh": (27400, 3426), "ja": (1590, 199), "fr": (2171, 622), "ru": (1052, 256),
-    "es": (2657, 2742),
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,6 @@ class SuiteSpec:
 
 MMLU_SUBJECTS = {"MMLU_CK": "clinical_knowledge", "MMLU_MG": "medical_genetics", "MMLU_AN": "anatomy",
                  "MMLU_PM": "professional_medicine", "MMLU_CB": "college_biology", "MMLU_CM": "college_medicine"}
-ENGLISH_TASKS = ("MedQA", "MedMCQA", "PubMedQA", *MMLU_SUBJECTS)
 
 _MMLU_PATHS = ("mmlu_medical/final_release_mirror/data/mmlu", "mmlu_medical/hendrycks_test_git_785eba5/data",
                "mmlu/data", "mmlu")

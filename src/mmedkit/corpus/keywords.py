@@ -28,12 +28,12 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from mmedkit.languages import LANGUAGES, get_language
+from mmedkit.reference import STUDY_KEYWORD_THRESHOLDS
 from mmedkit.text import UNSPACED_START, normalize
 
 Thresholds = dict[str, tuple[int, float]]
 
-STUDY_THRESHOLDS: Thresholds = {"en": (5, 0.04), "zh": (5, 0.05), "ja": (5, 0.05),
-                                "ru": (4, 0.02), "es": (4, 0.04), "fr": (4, 0.04)}
+STUDY_THRESHOLDS: Thresholds = STUDY_KEYWORD_THRESHOLDS
 """The thresholds of the study's released filter script, as (distinct keywords, covered-character ratio)."""
 
 DEFAULT_THRESHOLDS: Thresholds = {"en": (2, 0.025), "zh": (2, 0.02), "ja": (2, 0.025),

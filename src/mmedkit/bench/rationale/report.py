@@ -18,9 +18,9 @@ from mmedkit.bench.rationale import doc
 from mmedkit.bench.rationale.judge import JUDGE_JSON, judge_blocks
 from mmedkit.bench.rationale.runs import Run, load_run, run_labels
 from mmedkit.bench.rationale.scoring import LABELS, RATIONALE_JSON
-from mmedkit.bench.reference import REFERENCE_ACCURACY
 from mmedkit.bench.report import _fmt, summary_rows
 from mmedkit.languages import LANGUAGES
+from mmedkit.reference import MMEDBENCH_ACCURACY
 from mmedkit.utils import atomic_write_text
 
 REPORT_HTML = "report.html"
@@ -41,7 +41,7 @@ def _ci(block: dict[str, Any]) -> str:
 
 
 def _accuracy_section(runs: list[Run], names: list[str], charts: dict[str, str]) -> list[doc.Block]:
-    refs = list(REFERENCE_ACCURACY)
+    refs = list(MMEDBENCH_ACCURACY)
     header = ["Language", *(h for n in names for h in (f"{n} (%)", "95% CI", "n")), *(f"{r}, published" for r in refs)]
     rows = []
     for code, lang in LANGUAGES.items():
@@ -51,12 +51,12 @@ def _accuracy_section(runs: list[Run], names: list[str], charts: dict[str, str])
         cells = [lang.name]
         for b in per:
             cells += [_fmt(b["accuracy"]), _ci(b), str(b["n"])] if b else ["–", "–", "0"]
-        rows.append(cells + [_fmt(REFERENCE_ACCURACY[r].get(code)) for r in refs])
+        rows.append(cells + [_fmt(MMEDBENCH_ACCURACY[r].get(code)) for r in refs])
     avg = ["Average (macro)"]
     for r in runs:
         o = r.results["metrics"]["overall"]
         avg += [_fmt(o["macro_accuracy"]), _ci(o), str(o["n"])]
-    rows.append(avg + [_fmt(REFERENCE_ACCURACY[r].get("avg")) for r in refs])
+    rows.append(avg + [_fmt(MMEDBENCH_ACCURACY[r].get("avg")) for r in refs])
     blocks: list[doc.Block] = [
         doc.Heading("Accuracy per language"),
         doc.Table(header, rows, frozenset({len(rows) - 1})),
@@ -139,7 +139,7 @@ def _charts(runs: list[Run], names: list[str], judges: list[dict[str, Any]], out
                [max((ci[1] if ci[1] is not None else y) - y, 0) for y, (_, ci) in zip(ys, vals, strict=True)]]
         ax.bar(xs, ys, width, label=n, color=_PALETTE[k % len(_PALETTE)])
         ax.errorbar(xs, ys, yerr=err, fmt="none", ecolor="black", capsize=2, linewidth=0.8)
-    for m, (ref_name, ref) in zip("x+*", REFERENCE_ACCURACY.items(), strict=False):
+    for m, (ref_name, ref) in zip("x+*", MMEDBENCH_ACCURACY.items(), strict=False):
         ys = [ref.get(c) for c in [*codes, "avg"]]
         ax.scatter([i for i, y in enumerate(ys) if y is not None], [y for y in ys if y is not None], marker=m,
                    color="black", zorder=3, label=f"{ref_name}, published")

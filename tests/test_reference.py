@@ -1,0 +1,23 @@
+"""The study's published figures: one module, consistent with the suites and filters that use them."""
+
+from __future__ import annotations
+
+from mmedkit import reference
+from mmedkit.languages import LANGUAGES
+
+
+def test_mmedbench_rows_cover_the_six_languages_and_average() -> None:
+    for name, row in reference.MMEDBENCH_ACCURACY.items():
+        assert set(row) == {*LANGUAGES, "avg"}, name
+    assert reference.MMEDBENCH_ACCURACY["Llama 3 (8B)"]["avg"] == 62.79
+    assert reference.MMEDBENCH_ACCURACY["MMed-Llama 3 (8B)"]["avg"] == 67.75
+    assert set(reference.MMEDBENCH_COUNTS) == set(LANGUAGES) == set(reference.STUDY_KEYWORD_THRESHOLDS)
+
+
+def test_english_table_matches_the_english_suite() -> None:
+    from mmedkit.bench.suites import MMLU_SUBJECTS, SUITES
+
+    assert reference.ENGLISH_TASKS == ("MedQA", "MedMCQA", "PubMedQA", *MMLU_SUBJECTS)
+    assert {s.task for s in SUITES["english-medical"].sources} == set(reference.ENGLISH_TASKS)
+    for name, row in reference.ENGLISH_ACCURACY.items():
+        assert list(row) == [*reference.ENGLISH_TASKS, "Avg."], name

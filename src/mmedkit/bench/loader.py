@@ -10,10 +10,10 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mmedkit.assets import demo_root
 from mmedkit.bench.items import Item, parse_answer
 from mmedkit.errors import DataError
 from mmedkit.languages import Language, parse_langs
@@ -29,11 +29,6 @@ class LoadReport:
 
     loaded: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
-
-
-def demo_root() -> Path:
-    """The embedded demo sample (written for mmedkit; not MMedBench data)."""
-    return Path(str(resources.files("mmedkit").joinpath("bench", "data", "demo")))
 
 
 def resolve_data(data: str | os.PathLike[str]) -> Path:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from mmedkit.answer_format import ANSWER_PREFIX, ANSWER_SUFFIX
 from mmedkit.bench.items import Item, format_answer
 from mmedkit.languages import get_language
 from mmedkit.models.base import LoglikelihoodRequest, Message, Prompt
@@ -25,8 +26,6 @@ FORMATS = ("study", "chat")
 _PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further "
              "context. Write a response that appropriately completes the request.")
 _QUESTION_TAIL = "Which of the following is the best treatment for this patient?"
-ANSWER_PREFIX = "###Answer: OPTION"
-ANSWER_SUFFIX = " IS CORRECT."
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from mmedkit.answer_format import ANSWER_PREFIX, ANSWER_SUFFIX
+from mmedkit.assets import demo_root
 from mmedkit.records import JSONL_SUFFIXES, read_records
 
 TINY_NOTICE = "tiny random model built by `mmed model tiny`: its answers are not meaningful"
@@ -50,8 +52,6 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int = 2048):  # -> PreTrai
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from mmedkit.bench.prompts import ANSWER_PREFIX, ANSWER_SUFFIX
-
     specials = ["<pad>", "<s>", "</s>", "<unk>"]
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -78,8 +78,6 @@ def build_tiny_model(out: str | os.PathLike[str], *, text: Iterable[str | os.Pat
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
-
-    from mmedkit.bench.loader import demo_root
 
     sources = list(text) if text else [demo_root()]
     tokenizer = build_tokenizer(list(iter_texts(sources)), vocab_size=vocab_size)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from server_process import ServerProcess, free_port
 
 from mmedkit.models.base import BackendError, GenerationRequest, LoglikelihoodRequest
 from mmedkit.models.hf import HFModel
 from mmedkit.models.openai_backend import OpenAIModel
 from mmedkit.models.tiny import build_tiny_model
-from mmedkit.serve.process import ServerProcess, free_port
 
 API_KEY = "sk-test-7f3a9c"
 KEY_ENV = "MMED_TEST_SERVER_KEY"

@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:  # the service (FastAPI, torch) is imported only when `mmed serve` runs
-    from mmedkit.serve.app import ServeConfig
+    from fastapi import FastAPI
+
+    from mmedkit.serve.settings import ServeConfig
 
 app = typer.Typer(help="Serve the family-doctor chat page and an OpenAI-compatible API (safety layer on).",
                   pretty_exceptions_show_locals=False)
 log = logging.getLogger("mmedkit.serve")
 
 
-def _env(name: str | None, option: str) -> str | None:
+def env_value(name: str | None, option: str) -> str | None:
+    """The value of environment variable ``name`` (None when no name is given); a bad ``option`` when unset."""
     if not name:
         return None
     value = os.environ.get(name)
@@ -33,12 +36,13 @@ def _env(name: str | None, option: str) -> str | None:
 def build_app(*, model: str | None = None, adapter: str | None = None, upstream: str | None = None,
               upstream_model: str | None = None, upstream_api_key: str | None = None, upstream_slots: int = 4,
               device: str | None = None, dtype: str = "auto", model_id: str | None = None,
-              safety_data: Path | None = None, config: ServeConfig | None = None):  # -> FastAPI
+              safety_data: Path | None = None, config: ServeConfig | None = None) -> FastAPI:
     """The service over a local model (``model``, default: the embedded SmolLM2) or ``upstream``."""
     from mmedkit.models.base import BackendError
-    from mmedkit.serve.app import ServeConfig, create_app
+    from mmedkit.serve.app import create_app
     from mmedkit.serve.backends import ChatBackend, LocalBackend, model_notice
     from mmedkit.serve.safety import SafetyPolicy
+    from mmedkit.serve.settings import ServeConfig
 
     if model and upstream:
         raise BackendError("give either --model (a local model) or --upstream (a server), not both")
@@ -104,11 +108,11 @@ def serve(
 ) -> None:
     """Start the chat service."""
     from mmedkit.clikit import handle_errors
-    from mmedkit.serve.app import ServeConfig, default_allowed_hosts
+    from mmedkit.serve.settings import ServeConfig, default_allowed_hosts, warn_if_open
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    api_key = _env(api_key_env, "--api-key-env")
-    upstream_key = _env(upstream_api_key_env, "--upstream-api-key-env")
+    api_key = env_value(api_key_env, "--api-key-env")
+    upstream_key = env_value(upstream_api_key_env, "--upstream-api-key-env")
     hosts = tuple(allowed_host) if allowed_host else default_allowed_hosts(host)
     if threads > 0 and not upstream:
         import torch
@@ -123,8 +127,7 @@ def serve(
         service = build_app(model=model, adapter=adapter, upstream=upstream, upstream_model=upstream_model,
                             upstream_api_key=upstream_key, upstream_slots=upstream_slots, device=device, dtype=dtype,
                             model_id=model_id, safety_data=safety_data, config=config)
-    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
-        log.warning("serving on %s without an API key: anyone who can reach it can use the model", host)
+    warn_if_open(log, host, api_key)
     if log_conversations:
         log.warning("conversations are written to %s", log_conversations)
     import uvicorn

@@ -31,8 +31,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mmedkit.config import RawConfig, read_yaml
+from mmedkit.errors import ConfigError
 from mmedkit.languages import CODES, get_language
 from mmedkit.models.base import Message
 from mmedkit.text import CYRILLIC, HAN, KANA, LATIN, normalize_loose, script_re
@@ -47,7 +47,7 @@ _CYRILLIC = script_re(CYRILLIC)
 _LATIN = script_re(LATIN)
 
 
-class SafetyDataError(ValueError):
+class SafetyDataError(ConfigError):
     """A safety data file is missing, malformed or inconsistent (the message names file, line and field)."""
 
 
@@ -66,52 +66,42 @@ def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
 
 
 # ---------------------------------------------------------------- data loading
+_MISSING = object()
+
+
+def _dotted(keys: Sequence[str | int]) -> str:
+    """``["a", "b", 1]`` -> ``a.b[1]``, the key form of :class:`~mmedkit.config.RawConfig`."""
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
+
+
 class _Source:
-    """A YAML file with its node tree, so errors can name the line of a field."""
+    """A safety data file read through the config foundation, so errors name the line of a field.
+
+    Fields are addressed as key lists (``["concepts", "chest_pain", "terms", 1]``) and named in messages
+    with dots (``concepts.chest_pain.terms.1``); a missing field is reported at its nearest parent's line.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            text = path.read_text(encoding="utf-8")
-            self.node = yaml.compose(text, Loader=yaml.SafeLoader)
-            self.data = yaml.safe_load(text)
-        except OSError as exc:
-            raise SafetyDataError(f"{path}: cannot read: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise SafetyDataError(f"{path}: invalid YAML: {exc}") from exc
-        if not isinstance(self.data, dict):
+            data, lines = read_yaml(path, mapping=False)
+        except ConfigError as exc:
+            raise SafetyDataError(str(exc)) from exc
+        if not isinstance(data, dict):
             raise SafetyDataError(f"{path}:1: expected a mapping at the top level")
-
-    def line(self, keys: Sequence[str | int]) -> int:
-        node, line = self.node, 1
-        for key in keys:
-            if isinstance(node, yaml.MappingNode):
-                match = [(k, v) for k, v in node.value if k.value == key]
-                if not match:
-                    break
-                line, node = match[0][0].start_mark.line + 1, match[0][1]
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-                node = node.value[key]
-                line = node.start_mark.line + 1
-            else:
-                break
-        return line
+        self.data = data
+        self.raw = RawConfig(data, {**{key: f"{path}:{n}" for key, n in lines.items()}, "": f"{path}:1"}, str(path))
 
     def error(self, keys: Sequence[str | int], message: str) -> SafetyDataError:
         where = ".".join(str(k) for k in keys)
-        return SafetyDataError(f"{self.path}:{self.line(keys)}: {where}: {message}")
+        return SafetyDataError(f"{self.raw.where(_dotted(keys))}: {where}: {message}")
 
     def get(self, keys: Sequence[str | int], kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        value: Any = self.data
-        for key in keys:
-            if isinstance(value, dict) and key in value:
-                value = value[key]
-            elif isinstance(value, list) and isinstance(key, int) and key < len(value):
-                value = value[key]
-            elif default is not ...:
+        value = self.raw.get(_dotted(keys), _MISSING)
+        if value is _MISSING:
+            if default is not ...:
                 return default
-            else:
-                raise self.error(keys, "missing")
+            raise self.error(keys, "missing")
         if not isinstance(value, kind):
             names = " or ".join(t.__name__ for t in (kind if isinstance(kind, tuple) else (kind,)))
             raise self.error(keys, f"expected {names}, got {type(value).__name__}")

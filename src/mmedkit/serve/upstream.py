@@ -50,13 +50,14 @@ class UpstreamBackend(ChatBackend):
     """Relays chat requests to ``{base_url}/chat/completions`` with streaming."""
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None, slots: int = 4,
-                 timeout: float = 300.0) -> None:
+                 timeout: float = 300.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (e.g. ``httpx.ASGITransport`` over an app in the same process)."""
         self.base_url = base_url.rstrip("/")
         self.model_id = model
         self.slots = max(1, slots)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Limits(max_connections=self.slots, max_keepalive_connections=self.slots)
-        self._client = httpx.AsyncClient(headers=headers, limits=limits,
+        self._client = httpx.AsyncClient(headers=headers, limits=limits, transport=transport,
                                          timeout=httpx.Timeout(timeout, connect=10.0))
 
     async def stream(self, messages: list[Message], params: GenParams, stats: GenerationStats) -> AsyncIterator[str]:

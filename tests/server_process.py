@@ -1,7 +1,8 @@
-"""Run a server (``mmed serve`` or the plain OpenAI-compatible one) as a child process on loopback.
+"""Test harness: a server (``mmed serve`` or the plain OpenAI-compatible one) as a child process on loopback.
 
-Used by the end-to-end tests and ``benchmarks/bench_serve.py``: start it on a free port, wait until
-``/healthz`` answers, read its peak memory, stop it, and show its log when it fails to start.
+Used by the tests that need a real process (``from server_process import ServerProcess``; ``tests/`` is on
+``sys.path`` through ``tests/conftest.py``) and by ``benchmarks/bench_serve.py``: start it on a free port,
+wait until ``/healthz`` answers, read its peak memory, stop it, and show its log when it fails to start.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mmedkit.serve.app import load_ui_strings
 from mmedkit.serve.safety import SafetyDataError, SafetyPolicy, default_data_dir
+from mmedkit.serve.ui import load_ui_strings
 
 # One realistic message per red-flag category and language, as a worried person would type it.
 RED_FLAGS: dict[str, dict[str, str]] = {
@@ -133,11 +133,6 @@ ORDINARY = ["Sore throat, sneezing — is it a cold?", "I feel out of breath whe
 
 EMERGENCY_NUMBER = {"en": "911", "zh": "120", "ja": "119", "fr": "15", "ru": "103", "es": "112"}
 CRISIS_LINE = {"en": "988", "zh": "12356", "ja": "0120-279-338", "fr": "3114", "ru": "8-800-2000-122", "es": "024"}
-
-
-@pytest.fixture(scope="module")
-def policy() -> SafetyPolicy:
-    return SafetyPolicy.load()
 
 
 @pytest.mark.parametrize(("lang", "category", "text"),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from server_process import free_port
 from typer.testing import CliRunner
 
+from mmedkit.serve import openai_api
 from mmedkit.serve.cli import app
-from mmedkit.serve.process import free_port
 from mmedkit.serve.safety import default_data_dir
 
 runner = CliRunner()
@@ -42,3 +43,27 @@ def test_bad_safety_data_is_refused_with_file_and_line(tmp_path: Path, tiny_mode
 def test_missing_local_model(tmp_path: Path) -> None:
     res = runner.invoke(app, ["--model", str(tmp_path / "nowhere")])
     assert res.exit_code == 2 and "could not load model" in res.output
+
+
+# ---------------------------------------------------------------- python -m mmedkit.serve.openai_api
+def test_plain_server_needs_a_model() -> None:
+    res = runner.invoke(openai_api.cli, [])
+    assert res.exit_code == 2 and "--model" in res.output
+
+
+def test_plain_server_missing_key_variable(tmp_path: Path) -> None:
+    res = runner.invoke(openai_api.cli, ["--model", str(tmp_path), "--api-key-env", "MMED_SURELY_UNSET_VARIABLE"])
+    assert res.exit_code == 2 and "MMED_SURELY_UNSET_VARIABLE is not set" in res.output
+
+
+def test_plain_server_missing_model(tmp_path: Path) -> None:
+    res = runner.invoke(openai_api.cli, ["--model", str(tmp_path / "nowhere")])
+    assert res.exit_code == 2 and "could not load model" in res.output
+
+
+def test_plain_server_options() -> None:
+    res = runner.invoke(openai_api.cli, ["--help"])
+    for option in ("--model", "--model-id", "--host", "--port", "--api-key-env", "--dtype", "--device", "--adapter",
+                   "--queue-size", "--trust-remote-code", "--log-level"):
+        assert option in res.output
+    assert "--no-trust-remote-code" not in res.output

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from server_process import ServerProcess
 
-from mmedkit.serve.process import ServerProcess
 from mmedkit.serve.safety import SafetyPolicy
 
 pytestmark = pytest.mark.slow  # about 40 s: a server, a browser and three answers
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # about 40 s: a server, a browser and three answe
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
-ARTIFACTS = Path(os.environ.get("MMED_ARTIFACTS", Path(__file__).resolve().parents[1] / "runs" / "artifacts"))
+ARTIFACTS = Path(os.environ.get("MMED_ARTIFACTS", Path(__file__).resolve().parents[2] / "runs" / "artifacts"))
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: bash tests/browser_setup.sh")
 if not CHROMIUM.is_file():

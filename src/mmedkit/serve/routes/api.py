@@ -1,0 +1,78 @@
+"""The OpenAI-compatible API: ``GET /v1/models`` and ``POST /v1/chat/completions`` (streamed or not).
+
+With a safety policy, every chat request is screened for red flags before any model call and answered
+at once with the emergency message when one is raised; otherwise the service's system prompt (in the
+user's language) replaces any client one, and the disclaimer (plus a dose note when the answer names
+amounts) is appended to the model's answer.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import StreamingResponse
+
+from mmedkit.serve.chat import Reply, chat_events, conversation, fixed_answer, gen_params, safety_tail, usage_of
+from mmedkit.serve.deps import AdmissionDep, ServiceDep, require_api_key
+from mmedkit.serve.engine import GenerationStats
+from mmedkit.serve.safety import last_user_text
+from mmedkit.serve.schemas import ChatCompletionRequest, ChatCompletionResponse, ModelCard, ModelList, SafetyInfo
+from mmedkit.serve.streaming import SlotStream, with_deadline
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+
+
+@router.get("/models")
+async def models(service: ServiceDep) -> ModelList:
+    return ModelList(data=[ModelCard(id=service.model, created=service.started)])
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(req: ChatCompletionRequest, service: ServiceDep,
+                           admission: AdmissionDep) -> ChatCompletionResponse | StreamingResponse:
+    config, policy = service.config, service.policy
+    turns = conversation(req, config, policy)
+    params = gen_params(req, config)
+    reply = Reply(service.model)
+
+    # The safety layer: red flags are answered here, before the queue and the model.
+    prompt, language = turns, None
+    if policy is not None:
+        user_text = last_user_text(turns)
+        language = policy.detect_language(user_text, req.language)
+        flag = policy.screen(user_text, language)
+        if flag is not None:
+            service.counters.red_flags += 1
+            reply.safety = SafetyInfo(language=language, red_flag=flag.category)
+            text = policy.emergency_message(flag, language)
+            service.record(reply.id, turns, text, reply.safety)
+            return fixed_answer(reply, text, req.stream)
+        prompt = policy.prepare(turns, language)
+        reply.safety = SafetyInfo(language=language, notes=["disclaimer"])
+
+    def tail_for(answer: str) -> list[tuple[str, str]]:
+        return safety_tail(policy, language, answer)
+
+    # The model, within one deadline for waiting and answering.
+    ticket = await admission.ticket()
+    service.counters.generations += 1
+    stats = GenerationStats()
+    pieces = with_deadline(service.backend.stream(prompt, params, stats), admission.deadline)
+    if req.stream:
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        events = chat_events(reply, pieces, stats, tail_for, include_usage,
+                             lambda text: service.record(reply.id, turns, text, reply.safety), service.counters)
+        return SlotStream(events, ticket)
+    try:
+        answer = "".join([p async for p in pieces])
+    except TimeoutError:
+        service.counters.timeouts += 1
+        raise HTTPException(503, f"the answer took longer than the request timeout ({config.request_timeout:g} s)",
+                            headers={"Retry-After": str(service.queue.retry_after())}) from None
+    finally:
+        ticket.release()
+    tail = tail_for(answer)
+    if reply.safety is not None and any(part == "note" for part, _ in tail):
+        reply.safety.notes.insert(0, "dose")
+    text = answer + "".join(f"\n\n{t}" for _, t in tail)
+    service.record(reply.id, turns, text, reply.safety)
+    return reply.response(text, stats.finish_reason, usage_of(stats))

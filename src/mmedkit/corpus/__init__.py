@@ -1,7 +1,7 @@
 """The corpus stage: raw multilingual text in, clean medical corpus out, as datatrove pipeline steps.
 
 Modules: ``lid`` (offline language identification), ``keywords`` (medical keyword density),
-``quality`` (Gopher/FineWeb-style heuristics per language), ``dedup`` (exact and MinHash, per
+``quality`` (Gopher/FineWeb-style heuristics per language, as ``rules``), ``dedup`` (exact and MinHash, per
 language), ``readers`` (tolerant readers that set malformed records aside), ``stats`` (corpus table
 and report), ``config`` / ``pipeline`` / ``cli`` (``mmed corpus build CONFIG.yaml``).
 

@@ -36,7 +36,8 @@ from datatrove.pipeline.dedup.minhash import (
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from mmedkit.corpus.config import ConfigError, CorpusConfig, InputSpec
+from mmedkit.corpus.config import CorpusConfig, InputSpec
+from mmedkit.errors import ConfigError
 
 PLAN_FILE = "plan.json"
 _FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".gz", ".zst", ".bz2", ".xz", ".pdf", ".warc", ".html", ".htm")

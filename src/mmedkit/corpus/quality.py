@@ -239,7 +239,7 @@ class RepetitionProfile:
         return float(self.lens[covered].sum()) / self.total
 
 
-class _Document:
+class _Text:
     """What the rules measure in one text, each measure computed once, on first use."""
 
     def __init__(self, text: str, language: str, limits: QualityThresholds) -> None:
@@ -296,111 +296,111 @@ class QualityFilter(RuleFilter):
 
     def check(self, text: str, language: str) -> Verdict:
         """``True``, or ``(False, reason_key)`` of the first rule ``text`` breaks in ``language``."""
-        return self.apply_rules(_Document(text, language, self.thresholds[language]))
+        return self.apply_rules(_Text(text, language, self.thresholds[language]))
 
     # --- words -------------------------------------------------------------------------------------------
-    def word_count(self, d: _Document) -> Verdict:
-        n, lim = len(d.units), d.limits
-        if not n or not d.lines or (lim.min_words is not None and n < lim.min_words):
+    def word_count(self, t: _Text) -> Verdict:
+        n, lim = len(t.units), t.limits
+        if not n or not t.lines or (lim.min_words is not None and n < lim.min_words):
             return False, "too_few_words"
         return drop_if(lim.max_words is not None and n > lim.max_words, "too_many_words")
 
-    def mean_word_length(self, d: _Document) -> Verdict:
-        mean, lim = sum(map(len, d.units)) / len(d.units), d.limits
+    def mean_word_length(self, t: _Text) -> Verdict:
+        mean, lim = sum(map(len, t.units)) / len(t.units), t.limits
         if lim.min_mean_word_length is not None and mean < lim.min_mean_word_length:
             return False, "short_mean_word_length"
         return drop_if(lim.max_mean_word_length is not None and mean > lim.max_mean_word_length,
                        "long_mean_word_length")
 
-    def symbols(self, d: _Document) -> Verdict:
-        if (limit := d.limits.max_symbol_word_ratio) is None:
+    def symbols(self, t: _Text) -> Verdict:
+        if (limit := t.limits.max_symbol_word_ratio) is None:
             return True
-        if d.text.count("#") / len(d.units) > limit:
+        if t.text.count("#") / len(t.units) > limit:
             return False, "too_many_hash_symbols"
-        return drop_if((d.text.count("...") + d.text.count("…")) / len(d.units) > limit, "too_many_ellipses")
+        return drop_if((t.text.count("...") + t.text.count("…")) / len(t.units) > limit, "too_many_ellipses")
 
-    def alphabetic_words(self, d: _Document) -> Verdict:
-        if (limit := d.limits.min_alpha_words) is None:
+    def alphabetic_words(self, t: _Text) -> Verdict:
+        if (limit := t.limits.min_alpha_words) is None:
             return True
         # Units made only of letters are a lower bound, exact whenever it already passes.
-        alpha = sum(map(str.isalpha, d.units))
-        if alpha / len(d.units) < limit:
-            alpha = sum(map(bool, map(_HAS_LETTER.search, d.units)))
-        return drop_if(alpha / len(d.units) < limit, "too_few_alphabetic_words")
+        alpha = sum(map(str.isalpha, t.units))
+        if alpha / len(t.units) < limit:
+            alpha = sum(map(bool, map(_HAS_LETTER.search, t.units)))
+        return drop_if(alpha / len(t.units) < limit, "too_few_alphabetic_words")
 
-    def stop_words(self, d: _Document) -> Verdict:
-        if not (least := d.limits.min_stop_words):
+    def stop_words(self, t: _Text) -> Verdict:
+        if not (least := t.limits.min_stop_words):
             return True
-        return drop_if(len(d.limits.stop_words.intersection(d.units)) < least, "too_few_stop_words")
+        return drop_if(len(t.limits.stop_words.intersection(t.units)) < least, "too_few_stop_words")
 
     # --- lines -------------------------------------------------------------------------------------------
-    def bullet_lines(self, d: _Document) -> Verdict:
-        limit = d.limits.max_bullet_lines
-        return drop_if(limit is not None and d.share_of_lines(lambda ln: ln.startswith(_BULLETS)) > limit,
+    def bullet_lines(self, t: _Text) -> Verdict:
+        limit = t.limits.max_bullet_lines
+        return drop_if(limit is not None and t.share_of_lines(lambda ln: ln.startswith(_BULLETS)) > limit,
                        "too_many_bullet_lines")
 
-    def ellipsis_lines(self, d: _Document) -> Verdict:
-        limit = d.limits.max_ellipsis_lines
-        return drop_if(limit is not None and d.share_of_lines(lambda ln: ln.endswith(_ELLIPSES)) > limit,
+    def ellipsis_lines(self, t: _Text) -> Verdict:
+        limit = t.limits.max_ellipsis_lines
+        return drop_if(limit is not None and t.share_of_lines(lambda ln: ln.endswith(_ELLIPSES)) > limit,
                        "too_many_ellipsis_lines")
 
-    def line_punctuation(self, d: _Document) -> Verdict:
-        lim = d.limits
-        if lim.min_line_punct is None or len(d.lines) < lim.line_rule_min_lines:
+    def line_punctuation(self, t: _Text) -> Verdict:
+        lim = t.limits
+        if lim.min_line_punct is None or len(t.lines) < lim.line_rule_min_lines:
             return True
-        return drop_if(d.share_of_lines(lambda ln: ln.endswith(_TERMINAL)) < lim.min_line_punct,
+        return drop_if(t.share_of_lines(lambda ln: ln.endswith(_TERMINAL)) < lim.min_line_punct,
                        "few_punctuated_lines")
 
-    def short_lines(self, d: _Document) -> Verdict:
-        lim = d.limits
+    def short_lines(self, t: _Text) -> Verdict:
+        lim = t.limits
         return drop_if(lim.max_short_lines is not None
-                       and d.share_of_lines(lambda ln: len(ln) <= lim.short_line_chars) > lim.max_short_lines,
+                       and t.share_of_lines(lambda ln: len(ln) <= lim.short_line_chars) > lim.max_short_lines,
                        "too_many_short_lines")
 
-    def list_like(self, d: _Document) -> Verdict:
-        limit = d.limits.max_newlines_per_word
-        return drop_if(limit is not None and d.text.count("\n") / len(d.units) > limit, "list_like")
+    def list_like(self, t: _Text) -> Verdict:
+        limit = t.limits.max_newlines_per_word
+        return drop_if(limit is not None and t.text.count("\n") / len(t.units) > limit, "list_like")
 
     # --- repetition --------------------------------------------------------------------------------------
-    def duplicate_paragraphs(self, d: _Document) -> Verdict:
-        dup, chars = _duplicates(d.paragraphs)
-        lim = d.limits
-        if lim.max_dup_para_frac is not None and dup / len(d.paragraphs) > lim.max_dup_para_frac:
+    def duplicate_paragraphs(self, t: _Text) -> Verdict:
+        dup, chars = _duplicates(t.paragraphs)
+        lim = t.limits
+        if lim.max_dup_para_frac is not None and dup / len(t.paragraphs) > lim.max_dup_para_frac:
             return False, "duplicate_paragraphs"
-        return drop_if(lim.max_dup_para_char_frac is not None and chars / len(d.text) > lim.max_dup_para_char_frac,
+        return drop_if(lim.max_dup_para_char_frac is not None and chars / len(t.text) > lim.max_dup_para_char_frac,
                        "duplicate_paragraph_chars")
 
-    def duplicate_lines(self, d: _Document) -> Verdict:
-        dup, chars = _duplicates(d.lines)
-        lim = d.limits
-        if lim.max_dup_line_frac is not None and dup / len(d.lines) > lim.max_dup_line_frac:
+    def duplicate_lines(self, t: _Text) -> Verdict:
+        dup, chars = _duplicates(t.lines)
+        lim = t.limits
+        if lim.max_dup_line_frac is not None and dup / len(t.lines) > lim.max_dup_line_frac:
             return False, "duplicate_lines"
-        return drop_if(lim.max_dup_line_char_frac is not None and chars / len(d.text) > lim.max_dup_line_char_frac,
+        return drop_if(lim.max_dup_line_char_frac is not None and chars / len(t.text) > lim.max_dup_line_char_frac,
                        "duplicate_line_chars")
 
-    def top_ngrams(self, d: _Document) -> Verdict:
+    def top_ngrams(self, t: _Text) -> Verdict:
         most = None  # occurrences of the most frequent shorter n-gram
-        for n, ratio in sorted(d.limits.top_ngrams):
+        for n, ratio in sorted(t.limits.top_ngrams):
             # An n-gram occurs at most as often as its prefix: skip the count when even that bound passes.
-            if most is not None and (n > len(d.units)
-                                     or most * int(d.profile.windows(n).max()) <= ratio * d.profile.total):
+            if most is not None and (n > len(t.units)
+                                     or most * int(t.profile.windows(n).max()) <= ratio * t.profile.total):
                 continue
-            most, frac = d.profile.top_ngram(n)
+            most, frac = t.profile.top_ngram(n)
             if frac > ratio:
                 return False, f"top_{n}_gram"
         return True
 
-    def duplicate_ngrams(self, d: _Document) -> Verdict:
-        if not d.limits.dup_ngrams:
+    def duplicate_ngrams(self, t: _Text) -> Verdict:
+        if not t.limits.dup_ngrams:
             return True
-        (n0, r0), *longer = sorted(d.limits.dup_ngrams)
-        frac0 = d.profile.dup_ngram_frac(n0)
+        (n0, r0), *longer = sorted(t.limits.dup_ngrams)
+        frac0 = t.profile.dup_ngram_frac(n0)
         if frac0 > r0:
             return False, f"duplicate_{n0}_grams"
         # Text covered by repeated n-grams is covered by repeated m-grams for any m < n, so when the
         # smallest n is under every limit, the longer n-grams are too.
-        if frac0 > min(r for _, r in d.limits.dup_ngrams):
+        if frac0 > min(r for _, r in t.limits.dup_ngrams):
             for n, ratio in longer:
-                if d.profile.dup_ngram_frac(n) > ratio:
+                if t.profile.dup_ngram_frac(n) > ratio:
                     return False, f"duplicate_{n}_grams"
         return True

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -53,8 +54,10 @@ def main() -> None:
 
     import torch
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test fixture that builds encoders
+    from tiny_bert import build_tiny_bert
+
     from mmedkit.bench.rationale.bertscore import BERTScorer
-    from mmedkit.bench.rationale.tiny_bert import build_tiny_bert
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     data = pairs()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiny_bert import build_tiny_bert
 
 from mmedkit.bench.rationale.bertscore import (
     PRF,
@@ -14,7 +15,6 @@ from mmedkit.bench.rationale.bertscore import (
     find_baseline,
     read_baseline,
 )
-from mmedkit.bench.rationale.tiny_bert import build_tiny_bert
 
 CANDIDATES = [
     "The right coronary artery supplies the inferior wall.",

@@ -7,15 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny_bert import build_tiny_bert
 from typer.testing import CliRunner
 
+from mmedkit.bench.cli import app
 from mmedkit.bench.engine import RunConfig, run_benchmark
 from mmedkit.bench.items import DataError
 from mmedkit.bench.loader import load_benchmark
 from mmedkit.bench.prompts import target
 from mmedkit.bench.rationale import RationaleConfig, score_run
-from mmedkit.bench.rationale.tiny_bert import build_tiny_bert
-from mmedkit.bench.cli import app
 
 LIMIT = 3  # items per language
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from mmedkit.answer_format import ANSWER_PREFIX, ANSWER_SUFFIX
 from mmedkit.assets import demo_root
@@ -68,6 +69,25 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int = 2048):  # -> PreTrai
         chat_template=CHAT_TEMPLATE, model_max_length=4096)
 
 
+def save_random_model(out: str | os.PathLike[str], model_class: Any, config: Any, tokenizer: Any, *,
+                      seed: int = 0) -> Any:
+    """Build ``model_class(config)`` with seeded random weights; save it (safetensors) and ``tokenizer`` to ``out``.
+
+    Every tiny model is written this way: the Llama models here and the BERT encoders of the tests.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    model = model_class(config)
+    if model.can_generate():
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return model
+
+
 def build_tiny_model(out: str | os.PathLike[str], *, text: Iterable[str | os.PathLike[str]] | None = None,
                      vocab_size: int = 2048, hidden_size: int = 64, layers: int = 2, heads: int = 4,
                      kv_heads: int = 2, intermediate_size: int = 172, max_positions: int = 4096,
@@ -76,7 +96,6 @@ def build_tiny_model(out: str | os.PathLike[str], *, text: Iterable[str | os.Pat
 
     ``text`` lists files or folders to train the tokenizer on (default: the demo benchmark).
     """
-    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     sources = list(text) if text else [demo_root()]
@@ -87,13 +106,8 @@ def build_tiny_model(out: str | os.PathLike[str], *, text: Iterable[str | os.Pat
         max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model = save_random_model(out, LlamaForCausalLM, config, tokenizer, seed=seed)
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
     (out_dir / "README.md").write_text(
         f"# Tiny test model\n\n{TINY_NOTICE}.\n\nLlama architecture, {model.num_parameters():,} parameters, "
         f"{config.num_hidden_layers} layers, hidden size {config.hidden_size}, vocabulary {config.vocab_size} "

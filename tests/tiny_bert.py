@@ -1,4 +1,4 @@
-"""Build small random BERT encoders with a WordPiece vocabulary, for tests and timing.
+"""Test fixture: small random BERT encoders with a WordPiece vocabulary, for tests and timing.
 
 The encoder has the architecture of bert-base-multilingual-cased (WordPiece, cased, CJK characters
 split, accents kept) at any size, so BERTScore runs the code path of the real model offline. Its
@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from mmedkit.assets import demo_root
+from mmedkit.models.tiny import iter_texts, save_random_model
 
 
 def build_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 4000):  # -> BertTokenizerFast
@@ -41,21 +44,12 @@ def build_tiny_bert(out: str | os.PathLike[str], *, text: Iterable[str | os.Path
     ``hidden_size=768, layers=12, heads=12, intermediate_size=3072`` and ``embedding_rows=119547`` give an
     encoder of bert-base-multilingual-cased's size (rows past the trained vocabulary are never used).
     """
-    import torch
     from transformers import BertConfig, BertModel
-
-    from mmedkit.bench.loader import demo_root
-    from mmedkit.models.tiny import iter_texts
 
     sources = list(text) if text else [demo_root()]
     tokenizer = build_wordpiece_tokenizer(list(iter_texts(sources)), vocab_size=vocab_size)
     config = BertConfig(vocab_size=max(len(tokenizer), embedding_rows or 0), hidden_size=hidden_size,
                         num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=intermediate_size,
                         max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
-    torch.manual_seed(seed)
-    model = BertModel(config)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    return out_dir
+    save_random_model(out, BertModel, config, tokenizer, seed=seed)
+    return Path(out)

@@ -90,6 +90,9 @@ def test_shorthands_and_defaults() -> None:
     cfg = parse_config({"inputs": ["in"], "output": "out", "executor": None, "stats": {"tokenizer": None}}, "y")
     assert cfg.executor.tasks == 1 and list(cfg.steps) == ["language_id", "medical_keywords", "quality",
                                                              "exact_dedup", "near_dedup"]
+    # the CLI's --executor/--tasks set values on the loaded config; unset settings stay as they were
+    cfg.executor.type, cfg.executor.tasks = "ray", 4
+    assert cfg.executor.ray_address is None and cfg.executor.partition is None and cfg.executor.tasks == 4
 
 
 @pytest.mark.parametrize("name", RECIPES)

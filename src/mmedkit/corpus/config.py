@@ -100,7 +100,12 @@ class Section(Settings):
     @model_validator(mode="before")
     @classmethod
     def _nulls_are_defaults(cls, data: Any) -> Any:
-        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {key: fields[key].get_default(call_default_factory=True)
+                if value is None and key in fields and not fields[key].is_required() else value
+                for key, value in data.items()}
 
 
 # ---------------------------------------------------------------------------------------------- inputs

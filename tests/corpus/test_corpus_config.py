@@ -119,3 +119,12 @@ def test_extends_and_overrides(tmp_path: Path) -> None:
     child.write_text("extends: demo\nexecutor: {tasks: 0}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"mine\.yaml:2: executor\.tasks: must be >= 1"):
         load_config(child)
+
+
+def test_cli_build_takes_set_overrides() -> None:
+    from typer.testing import CliRunner
+
+    from mmedkit.corpus.cli import app
+
+    result = CliRunner().invoke(app, ["build", "demo", "--set", "executor.tasks=zero"])
+    assert result.exit_code == 2 and "--set: executor.tasks: expected an integer, got 'zero'" in result.output

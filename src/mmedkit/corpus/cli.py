@@ -34,13 +34,15 @@ def build(
     executor: Annotated[str | None, typer.Option(help="Override executor.type: local | ray | slurm.")] = None,
     tasks: Annotated[int | None, typer.Option(min=1, help="Override executor.tasks.")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Override executor.workers.")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a setting: KEY=VALUE, e.g. "
+                                                        "executor.tasks=8 (value read as YAML).")] = None,
 ) -> None:
     """Run (or resume) the whole pipeline a config describes, then write the report."""
     from mmedkit.clikit import handle_errors
     from mmedkit.corpus.config import EXECUTORS, ConfigError, load_config
 
     with handle_errors():
-        cfg = load_config(config)
+        cfg = load_config(config, overrides or ())
         if executor is not None and executor not in EXECUTORS:
             raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
         if output:

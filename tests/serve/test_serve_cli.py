@@ -57,7 +57,7 @@ def test_plain_server_missing_key_variable(tmp_path: Path) -> None:
 
 
 def test_plain_server_missing_model(tmp_path: Path) -> None:
-    res = runner.invoke(openai_api.cli, ["--model", str(tmp_path / "nowhere")])
+    res = runner.invoke(openai_api.cli, ["--model", str(tmp_path / "nowhere"), "--trust-remote-code"])
     assert res.exit_code == 2 and "could not load model" in res.output
 
 

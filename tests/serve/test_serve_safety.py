@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mmedkit.errors import ConfigError
 from mmedkit.serve.safety import SafetyDataError, SafetyPolicy, default_data_dir
 from mmedkit.serve.ui import load_ui_strings
 
@@ -244,19 +245,49 @@ def test_bad_regex_names_file_line_and_field(tmp_path: Path) -> None:
     assert "concepts.chest_pain.terms.1" in str(err.value) and "bad regular expression" in str(err.value)
 
 
-@pytest.mark.parametrize(("old", "new", "field"), [
-    ('  by: "mmedkit serve', '  reviewer: "mmedkit serve', "review.by: missing"),
-    ("  young_infant:\n", "  young_infnat:\n", "concepts.young_infnat: concept 'young_infant' (used by "
-                                               "rules.yaml) is not defined ('young_infnat' is not used"),
-    ("  window: 3\n", "  window: three\n", "negation.window: expected int"),
-])
-def test_inconsistent_data_is_refused(tmp_path: Path, old: str, new: str, field: str) -> None:
+# One row per bad input: file, text replaced (None: the whole file), replacement, text on the line the error
+# must name (None: line 1), and the exact message after "file:line: ".
+BAD_DATA = [
+    ("es.yaml", '  by: "mmedkit serve', '  reviewer: "mmedkit serve', "review:",
+     "review.by: missing: every safety file records who reviewed it, when, and how"),
+    ("es.yaml", "  young_infant:\n", "  young_infnat:\n", "young_infnat:",
+     "concepts.young_infnat: concept 'young_infant' (used by rules.yaml) is not defined ('young_infnat' is not "
+     "used by any rule: misspelt?)"),
+    ("es.yaml", "  window: 3\n", "  window: three\n", "window: three", "negation.window: expected int, got str"),
+    ("es.yaml", "  window: 3\n", "", "negation:", "negation.window: missing"),
+    ("es.yaml", "  after: []", '  after: [""]', 'after: [""]', "negation.after.0: expected a non-empty string"),
+    ("es.yaml", "language: es", "language: fr", "language: fr", "language: is 'fr' but the file is named es.yaml"),
+    ("es.yaml", "dose_pattern:", "dose_pattern: 5\nold_dose_pattern:", "dose_pattern: 5",
+     "dose_pattern: expected str, got int"),
+    ("es.yaml", None, "- a list, not a mapping\n", None, "expected a mapping at the top level"),
+    ("rules.yaml", "    - [chest_pain_severe]", "    - chest_pain_severe", "- chest_pain_severe",
+     "categories.cardiac.3: expected list, got str"),
+    ("rules.yaml", "  stroke:\n    - [stroke_sign]\n", "  stroke: []\n", "stroke: []",
+     "categories.stroke: needs at least one rule"),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "line_of", "message"), BAD_DATA)
+def test_inconsistent_data_is_refused(tmp_path: Path, name: str, old: str | None, new: str, line_of: str | None,
+                                      message: str) -> None:
     data = _copy_data(tmp_path)
-    es = data / "es.yaml"
-    es.write_text(es.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
-    with pytest.raises(SafetyDataError, match="es.yaml:[0-9]+: ") as err:
+    path = data / name
+    text = path.read_text(encoding="utf-8")
+    assert old is None or old in text
+    path.write_text(new if old is None else text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(SafetyDataError) as err:
         SafetyPolicy.load(data)
-    assert field in str(err.value)
+    line = _line_of(path, line_of) if line_of else 1
+    assert str(err.value) == f"{path}:{line}: {message}"
+    assert isinstance(err.value, ConfigError)  # one family of config errors
+
+
+def test_invalid_yaml_names_its_line(tmp_path: Path) -> None:
+    data = _copy_data(tmp_path)
+    ru = data / "ru.yaml"
+    ru.write_text(ru.read_text(encoding="utf-8").replace("  window: 3\n", "  window: [3\n", 1), encoding="utf-8")
+    with pytest.raises(SafetyDataError, match=r"ru\.yaml:[0-9]+: invalid YAML: "):
+        SafetyPolicy.load(data)
 
 
 def test_missing_language_file(tmp_path: Path) -> None:

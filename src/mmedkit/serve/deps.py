@@ -41,7 +41,6 @@ class Admission:
 
     def __init__(self, queue: AdmissionQueue, timeout: float) -> None:
         self.queue = queue
-        self.timeout = timeout
         self.deadline = asyncio.get_running_loop().time() + timeout
         """Event-loop time by which the answer must be complete."""
 

@@ -82,7 +82,6 @@ class _Source:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         try:
             data, lines = read_yaml(path, mapping=False)
         except ConfigError as exc:

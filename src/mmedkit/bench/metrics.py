@@ -48,6 +48,26 @@ def stratified_macro_ci(groups: dict[str, Sequence[bool]], *, reps: int = 1000, 
     return (round(100 * float(lo), 2), round(100 * float(hi), 2))
 
 
+def paired_diff_ci(groups: dict[str, tuple[Sequence[bool], Sequence[bool]]], *, reps: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> tuple[float, float]:
+    """Paired bootstrap interval (in points) of the mean over groups of accuracy(a) - accuracy(b).
+
+    Each group holds two outcome lists over the same items (in the same order); items are resampled
+    together within each group, so the interval reflects the difference on the same questions. One group
+    gives a per-language interval, several a macro-average one.
+    """
+    rng = np.random.default_rng(seed)
+    per_group = []
+    for a, b in groups.values():
+        diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+        if diff.size:
+            per_group.append(diff[rng.integers(0, diff.size, size=(reps, diff.size))].mean(axis=1))
+    if not per_group:
+        return (float("nan"), float("nan"))
+    lo, hi = np.quantile(np.mean(per_group, axis=0), [(1 - level) / 2, 1 - (1 - level) / 2])
+    return (round(100 * float(lo), 2), round(100 * float(hi), 2))
+
+
 def _block(outcomes: Sequence[Scored], seed: int) -> dict[str, Any]:
     correct = [o.correct for o in outcomes]
     n = len(correct)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from mmedkit.models.base import BackendError, Message
-from mmedkit.models.openai_backend import _error_message, _retry_after
+from mmedkit.models.openai_backend import error_message, retry_after_seconds
 from mmedkit.serve.backends import ChatBackend
 from mmedkit.serve.engine import GenerationStats, GenParams
 
@@ -37,7 +37,7 @@ def discover_model(base_url: str, api_key: str | None = None, timeout: float = 1
     except httpx.HTTPError as exc:
         raise UpstreamError(f"upstream {url} is unreachable: {exc}") from exc
     if resp.status_code >= 400:
-        raise UpstreamError(f"upstream {url} answered HTTP {resp.status_code}: {_error_message(resp)}",
+        raise UpstreamError(f"upstream {url} answered HTTP {resp.status_code}: {error_message(resp)}",
                             resp.status_code)
     try:
         data = resp.json()["data"]
@@ -71,8 +71,8 @@ class UpstreamBackend(ChatBackend):
             async with self._client.stream("POST", url, json=payload) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
-                    raise UpstreamError(f"upstream answered HTTP {resp.status_code}: {_error_message(resp)}",
-                                        resp.status_code, _retry_after(resp.headers.get("retry-after")))
+                    raise UpstreamError(f"upstream answered HTTP {resp.status_code}: {error_message(resp)}",
+                                        resp.status_code, retry_after_seconds(resp.headers.get("retry-after")))
                 async for line in resp.aiter_lines():
                     for piece in self._parse(line, stats):
                         yield piece

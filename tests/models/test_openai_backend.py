@@ -7,6 +7,7 @@ reference model load the same tiny model on CPU in float32, so scores and greedy
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import threading
 import time
@@ -20,7 +21,7 @@ from server_process import ServerProcess, free_port
 
 from mmedkit.models.base import BackendError, GenerationRequest, LoglikelihoodRequest
 from mmedkit.models.hf import HFModel
-from mmedkit.models.openai_backend import OpenAIModel
+from mmedkit.models.openai_backend import OpenAIModel, retry_after_seconds
 from mmedkit.models.tiny import build_tiny_model
 
 API_KEY = "sk-test-7f3a9c"
@@ -242,3 +243,38 @@ def test_retry_after_and_max_tokens_fallback() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("header,expected", [
+    (None, None), ("", None), ("2", 2.0), ("0.5", 0.5), ("-3", 0.0), ("99999", 600.0), ("soon", None),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: retry at once
+])
+def test_retry_after_seconds(header: str | None, expected: float | None) -> None:
+    assert retry_after_seconds(header) == expected
+
+
+def test_retry_after_date_in_the_future() -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (retry_after_seconds(when) or 0) <= 30
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter(caplog: pytest.LogCaptureFixture) -> None:
+    """Seven transient failures: waits of 1, 2, 4, ... s capped at 60 s, plus up to 1 s of jitter (not slept here)."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(503, json={"error": {"message": "busy"}}))
+    slept: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    model = OpenAIModel("m", base_url="http://upstream.test/v1", max_retries=7, backoff=1.0, api_key_env=KEY_ENV)
+    client = httpx.AsyncClient(transport=transport)
+
+    async def run() -> None:
+        retrying = model._retrying("http://upstream.test/v1/completions").copy(sleep=no_sleep)
+        await retrying(model._post_once, client, "http://upstream.test/v1/completions", {})
+
+    with caplog.at_level("WARNING"), pytest.raises(Exception, match="HTTP 503: busy"):
+        asyncio.run(run())
+    assert "retry 7/7" in caplog.text
+    for base, s in zip([1, 2, 4, 8, 16, 32, 60], slept, strict=True):
+        assert base <= s <= base + 1

@@ -9,9 +9,9 @@ import pytest
 from test_rationale_run import session_runs
 from typer.testing import CliRunner
 
+from mmedkit.bench.cli import app
 from mmedkit.bench.rationale import score_run
 from mmedkit.bench.rationale.judge import JudgeConfig, judge_runs
-from mmedkit.bench.cli import app
 from mmedkit.models.hf import HFModel
 
 EVIL = "<script>alert('x')</script> | model"

@@ -17,6 +17,7 @@ from mmedkit.bench.metrics import paired_diff_ci
 from mmedkit.bench.rationale import doc
 from mmedkit.bench.report import _fmt
 from mmedkit.languages import LANGUAGES
+from mmedkit.records import read_records
 from mmedkit.reference import CITATION, MMEDBENCH_ACCURACY
 from mmedkit.utils import atomic_write_json, atomic_write_text
 
@@ -254,15 +255,10 @@ def _training_stages(root: Path) -> list[str]:
 
 
 def _train_log(path: Path) -> list[dict[str, Any]]:
+    """The records of a training log; a torn line (a run killed mid-write) is skipped."""
     if not path.is_file():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return [rec.data for rec in read_records(path, skip_invalid=True)]
 
 
 # ---------------------------------------------------------------------------------------------- writing

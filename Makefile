@@ -24,7 +24,13 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-base
 	$(PIP) install --quiet -e '.[test,bench,train]'
 	touch $@
 
-demo: $(VENV)/.stamp-base
+$(VENV)/.stamp-demo: $(VENV)/.stamp-base
+	$(PIP) install --quiet -e '.[train,corpus]'
+	touch $@
+
+# The study in miniature (experiment recipe demo-cpu): corpus, continued pretraining, LoRA fine-tuning,
+# evaluation of four arms and a report, on embedded data.
+demo: $(VENV)/.stamp-demo
 	$(OFFLINE) $(VENV)/bin/mmed demo
 
 test: $(VENV)/.stamp-test

@@ -90,16 +90,16 @@ def status(out: Annotated[Path, typer.Argument(help="Output folder of `mmed pipe
 
         plan = json.loads((out / PLAN_FILE).read_text(encoding="utf-8"))
     table = Table(title=f"Experiment {plan['name']} in {out}", title_justify="left")
-    for col in ("stage", "status", "wall time", "sessions", "finished", "fingerprint"):
-        table.add_column(col, justify="right" if col in ("wall time", "sessions") else "left")
+    for col in ("stage", "status", "wall time", "finished (UTC)"):
+        table.add_column(col, justify="right" if col == "wall time" else "left", no_wrap=True)
     for stage in plan["stages"]:
         state = read_state(out, stage["name"]) or {}
         current = state.get("status", "pending")
-        if current != "done" and state.get("fingerprint") not in (None, stage["fingerprint"]):
-            current += " (other settings)"
+        if state.get("fingerprint") not in (None, stage["fingerprint"]):
+            current += " (older settings)"
         wall = state.get("wall_s")
-        table.add_row(stage["name"], current, "" if wall is None else f"{wall:,.0f} s", str(state.get("sessions", "")),
-                      state.get("finished", ""), stage["fingerprint"])
+        table.add_row(stage["name"], current, "" if wall is None else f"{wall:,.0f} s",
+                      state.get("finished", "")[:19].replace("T", " "))
     console.print(table)
     holder = lock_holder(out)
     console.print(f"running now: pid {holder['pid']} on {holder['host']} since {holder['started']}" if holder

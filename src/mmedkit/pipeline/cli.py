@@ -42,11 +42,26 @@ def run(
             plan, _, statuses = prepare(exp, raw, out, from_, only)
             _print_plan(exp.name, out, plan, statuses)
             return
+        _quiet_libraries()
         result = run_plan(exp, raw, out, start=from_, only=only, console=err, progress=progress)
     if not progress:
         say("done", "green", f"ran {', '.join(result['ran']) or 'nothing'}; "
                              f"skipped (finished) {', '.join(result['skipped']) or 'nothing'}", stream=console)
     _print_results(out)
+
+
+def _quiet_libraries() -> None:
+    """Keep the libraries' own progress bars and notices out of the plan display (stage logs stay)."""
+    import logging
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("accelerate").setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
 
 
 def _print_plan(name: str, out: Path, plan: list, statuses: dict[str, str]) -> None:
@@ -126,7 +141,19 @@ def recipes() -> None:
         console.print(f"[bold]{name}[/]: {first}", highlight=False)
 
 
-def demo(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo")) -> None:
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/demo"),
+    real_model: Annotated[bool, typer.Option(help="Use the embedded SmolLM2-135M-Instruct; --no-real-model runs the "
+                                                  "same experiment with a tiny random model (a minute).")] = True,
+) -> None:
     """The study in miniature on embedded data: corpus, continued pretraining, fine-tuning, evaluation, report."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    run("demo-cpu", out, progress=True)
+    sets = []
+    if not real_model:
+        from mmedkit.models.tiny import build_tiny_model
+
+        tiny = out / "tiny-model"
+        if not (tiny / "model.safetensors").exists():
+            build_tiny_model(tiny)
+        sets = [f"model={tiny.resolve()}"]
+    run("demo-cpu", out, set_=sets)

@@ -84,40 +84,50 @@ def _languages(metrics: dict[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- sections
-def accuracy_blocks(comparison: dict[str, Any]) -> list[doc.Block]:
+def _cell(acc: float | None, ci: Any, short: bool) -> str:
+    if acc is None:
+        return "–"
+    return f"{acc:.1f} [{ci[0]:.0f}–{ci[1]:.0f}]" if short else f"{_fmt(acc)} [{_fmt(ci[0])}–{_fmt(ci[1])}]"
+
+
+def _diff_cell(cell: dict[str, Any] | None, short: bool) -> str:
+    if not cell or cell["diff"] is None:
+        return "–"
+    lo, hi = cell["ci95"]
+    return f"{cell['diff']:+.1f} [{lo:+.0f}, {hi:+.0f}]" if short else f"{cell['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def accuracy_blocks(comparison: dict[str, Any], *, short: bool = False) -> list[doc.Block]:
+    """Accuracy per language and arm (with the published rows unless ``short``), differences against base and
+    invalid answers; ``short``: rounded for the terminal."""
     metrics, diffs = comparison["metrics"], comparison["diff_vs_base"]
-    codes, arms = _languages(metrics), list(metrics)
-    refs = list(MMEDBENCH_ACCURACY)
-    header = ["Language", "n", *(arm_label(a) for a in arms), *(f"{r}, published" for r in refs)]
+    codes = _languages(metrics)
+    refs = [] if short else list(MMEDBENCH_ACCURACY)
+    header = ["Language", "n", *(arm_label(a) for a in metrics), *(f"{r}, published" for r in refs)]
     rows = []
     for code in [*codes, "avg"]:
-        cells = [LANGUAGES[code].name if code != "avg" else "Average (macro)"]
         blocks = [m["per_language"].get(code) if code != "avg" else m["overall"] for m in metrics.values()]
-        cells.append(str(next((b["n"] for b in blocks if b), "–")))
+        cells = [LANGUAGES[code].name if code != "avg" else "Average (macro)",
+                 str(next((b["n"] for b in blocks if b), "–"))]
         for b in blocks:
-            acc, ci = (b["accuracy"], b["ci95"]) if code != "avg" and b else (
-                (b["macro_accuracy"], b["macro_ci95"]) if b else (None, (None, None)))
-            cells.append(f"{_fmt(acc)} [{_fmt(ci[0])}–{_fmt(ci[1])}]")
-        cells += [_fmt(MMEDBENCH_ACCURACY[r].get(code)) for r in refs]
-        rows.append(cells)
-    out: list[doc.Block] = [
-        doc.Heading("Accuracy per language (%, 95% bootstrap CI)"),
-        doc.Table(header, rows, frozenset({len(rows) - 1})),
-        doc.Para(f"Published columns: {CITATION} (full MMedBench test set, 8B models fine-tuned on its train "
-                 "split; GPT-4 zero-shot). They are context, not a comparison, unless this experiment used the "
-                 "same data and models.")]
+            if code == "avg":
+                cells.append(_cell(b["macro_accuracy"], b["macro_ci95"], short))
+            else:
+                cells.append(_cell(b["accuracy"], b["ci95"], short) if b else "–")
+        rows.append(cells + [_fmt(MMEDBENCH_ACCURACY[r].get(code)) for r in refs])
+    out: list[doc.Block] = [doc.Heading("Accuracy per language (%, 95% bootstrap CI)"),
+                            doc.Table(header, rows, frozenset({len(rows) - 1}))]
+    if refs:
+        out.append(doc.Para(f"Published columns: {CITATION} (full MMedBench test set, 8B models fine-tuned on its "
+                            "train split; GPT-4 zero-shot). They are context, not a comparison, unless this "
+                            "experiment used the same data and models."))
     if diffs:
-        header = ["Language", *(f"{arm_label(a)} − base" for a in diffs)]
-        rows = []
-        for code in [*codes, "avg"]:
-            cells = [LANGUAGES[code].name if code != "avg" else "Average (macro)"]
-            for d in diffs.values():
-                cell = d["per_language"].get(code) if code != "avg" else d["macro"]
-                cells.append("–" if not cell or cell["diff"] is None else
-                             f"{cell['diff']:+.2f} [{cell['ci95'][0]:+.2f}, {cell['ci95'][1]:+.2f}]")
-            rows.append(cells)
+        rows = [[LANGUAGES[code].name if code != "avg" else "Average (macro)",
+                 *(_diff_cell(d["per_language"].get(code) if code != "avg" else d["macro"], short)
+                   for d in diffs.values())] for code in [*codes, "avg"]]
         out += [doc.Heading("Difference against base (points, paired bootstrap 95% CI on the same items)"),
-                doc.Table(header, rows, frozenset({len(rows) - 1}))]
+                doc.Table(["Language", *(f"{arm_label(a)} − base" for a in diffs)], rows,
+                          frozenset({len(rows) - 1}))]
     invalid = {a: m["overall"]["invalid_rate"] for a, m in metrics.items()}
     if any(invalid.values()):
         rows = [[LANGUAGES[c].name, *(_fmt((m["per_language"].get(c) or {}).get("invalid_rate"))
@@ -130,7 +140,8 @@ def accuracy_blocks(comparison: dict[str, Any]) -> list[doc.Block]:
 
 def perplexity_blocks(per_language: dict[str, Any]) -> list[doc.Block]:
     rows = []
-    for code, r in per_language.items():
+    for code, r in sorted(per_language.items(), key=lambda kv: list(LANGUAGES).index(kv[0]) if kv[0] in LANGUAGES
+                          else len(LANGUAGES)):
         b, a = r["before"]["perplexity"], r["after"]["perplexity"]
         rows.append([LANGUAGES[code].name if code in LANGUAGES else code, str(r["documents"]),
                      f"{r['tokens']:,}", f"{b:.2f}", f"{a:.2f}", f"{100 * (a - b) / b:+.1f}%"])
@@ -293,21 +304,24 @@ def write_report(root: str | Path, *, reps: int = 1000, seed: int = 0) -> list[P
 
 
 def console_tables(root: str | Path, *, reps: int = 1000, seed: int = 0) -> list[Any]:
-    """Rich tables for the terminal: accuracy per arm, and each arm minus base with its paired CI."""
+    """Rich tables for the terminal: accuracy per arm, each arm minus base with its paired CI, invalid answers
+    and the held-out perplexity."""
     from rich.table import Table
 
-    comparison = compare(load_arms(Path(root)), reps=reps, seed=seed)
+    root = Path(root)
+    blocks = accuracy_blocks(compare(load_arms(root), reps=reps, seed=seed), short=True)
+    ppl = ((_read_json(root / "perplexity" / "stage.json") or {}).get("summary") or {}).get("per_language")
+    blocks += perplexity_blocks(ppl) if ppl else []
     tables, title = [], ""
-    for block in accuracy_blocks(comparison):
+    for block in blocks:
         if isinstance(block, doc.Heading):
             title = block.text
         elif isinstance(block, doc.Table):
             table = Table(title=title, title_justify="left")
-            header = [h for h in block.header if not h.endswith("published")]
-            for col in header:
+            for col in block.header:
                 table.add_column(col, justify="left" if col == "Language" else "right")
             for i, row in enumerate(block.rows):
-                table.add_row(*row[:len(header)], style="bold" if i in block.bold_rows else None)
+                table.add_row(*row, style="bold" if i in block.bold_rows else None)
             tables.append(table)
     return tables
 

@@ -32,7 +32,7 @@ from typing_extensions import is_typeddict
 
 from mmedkit.errors import ConfigError
 
-__all__ = ["ConfigError", "RawConfig", "Recipes", "Settings", "build", "fail_at", "line_map", "load_yaml",
+__all__ = ["ConfigError", "RawConfig", "Recipes", "Settings", "build", "fail_at", "join_key", "line_map", "load_yaml",
            "merge", "parse_override", "read_yaml"]
 
 
@@ -93,7 +93,8 @@ def _split(key: str) -> list[str | int]:
     return parts
 
 
-def _join(loc: Iterable[str | int]) -> str:
+def join_key(loc: Iterable[str | int]) -> str:
+    """``('a', 0, 'b')`` -> ``a[0].b``: the dotted form of a key path used in every message."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -259,7 +260,7 @@ def _message(err: dict[str, Any], model: type[BaseModel], loc: tuple[str | int, 
         return "required setting is missing"
     if kind == "extra_forbidden":
         fields = _fields_at(model, loc[:-1])
-        where = _join(loc[:-1]) or "the top level"
+        where = join_key(loc[:-1]) or "the top level"
         return f"unknown setting (known in {where}: {', '.join(sorted(fields))})" if fields else "unknown setting"
     if kind in ("value_error", "assertion_error"):
         return str(err["ctx"].get("error", err["msg"])) if err.get("ctx") else err["msg"]
@@ -322,10 +323,10 @@ def build(model: type[M], raw: RawConfig | dict[str, Any], *, prefix: str = "",
         errors = exc.errors(include_url=False)
         err = min(errors, key=lambda e: _order(raw, e["loc"]))
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _is_tag(p)))
-        key = _join(loc)
+        key = join_key(loc)
         if err["type"] == "mmed_at":  # relative to the model whose validator raised it
             base = loc if _fields_at(model, loc) else loc[:-1]
-            key = _join((*base, *_split(err["ctx"]["key"]))) if err["ctx"]["key"] else _join(base)
+            key = join_key((*base, *_split(err["ctx"]["key"]))) if err["ctx"]["key"] else join_key(base)
         full = f"{prefix}.{key}" if prefix and key else (prefix or key)
         raise raw.error(full, _message(err, model, loc)) from None
 
@@ -337,6 +338,6 @@ def _is_tag(part: str) -> bool:
 
 def _order(raw: RawConfig, loc: tuple[Any, ...]) -> tuple[int, int]:
     """Report errors in file order (line of the key), so the message matches what a reader sees first."""
-    where = raw.where(_join(p for p in loc if not (isinstance(p, str) and _is_tag(p))))
+    where = raw.where(join_key(p for p in loc if not (isinstance(p, str) and _is_tag(p))))
     line = where.rpartition(":")[2]
     return (0, int(line)) if line.isdigit() else (1, 0)

@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from mmedkit.config import RawConfig, read_yaml
+from mmedkit.config import RawConfig, join_key, read_yaml
 from mmedkit.errors import ConfigError
 from mmedkit.languages import CODES, get_language
 from mmedkit.models.base import Message
@@ -69,11 +69,6 @@ def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
 _MISSING = object()
 
 
-def _dotted(keys: Sequence[str | int]) -> str:
-    """``["a", "b", 1]`` -> ``a.b[1]``, the key form of :class:`~mmedkit.config.RawConfig`."""
-    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
-
-
 class _Source:
     """A safety data file read through the config foundation, so errors name the line of a field.
 
@@ -93,10 +88,10 @@ class _Source:
 
     def error(self, keys: Sequence[str | int], message: str) -> SafetyDataError:
         where = ".".join(str(k) for k in keys)
-        return SafetyDataError(f"{self.raw.where(_dotted(keys))}: {where}: {message}")
+        return SafetyDataError(f"{self.raw.where(join_key(keys))}: {where}: {message}")
 
     def get(self, keys: Sequence[str | int], kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        value = self.raw.get(_dotted(keys), _MISSING)
+        value = self.raw.get(join_key(keys), _MISSING)
         if value is _MISSING:
             if default is not ...:
                 return default

@@ -130,3 +130,15 @@ def test_killed_during_pretraining_then_rerun_gives_the_same_results(tmp_path: P
             assert a["scores"] == pytest.approx(b["scores"], abs=1e-4)
     plan = yaml.safe_load((out / "experiment.yaml").read_text())
     assert plan["name"] == "tiny"
+
+
+@pytest.mark.slow
+def test_generate_mode_reports_invalid_answers_and_rationale_metrics(tmp_path: Path, write_experiment) -> None:
+    path = write_experiment(arms=["base", "sft"], corpus=None, pretrain=None,
+                            evaluate={"mode": "generate", "rationale": True, "limit": 2, "batch_size": 4})
+    out = tmp_path / "run"
+    assert _run(path, out)["ran"] == ["sft-lora", "eval-base", "eval-sft-lora", "report"]
+    report = (out / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Invalid answers" in report and "## Rationale metrics (mean over languages)" in report
+    assert "Held-out medical perplexity" not in report  # no pretraining arm, no perplexity stage
+    assert (out / "eval-sft-lora" / "rationale.json").is_file()

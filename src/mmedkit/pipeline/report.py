@@ -17,6 +17,7 @@ from mmedkit.bench.metrics import paired_diff_ci
 from mmedkit.bench.rationale import doc
 from mmedkit.bench.report import _fmt
 from mmedkit.languages import LANGUAGES
+from mmedkit.pipeline.stages import arm_label
 from mmedkit.records import read_records
 from mmedkit.reference import CITATION, MMEDBENCH_ACCURACY
 from mmedkit.utils import atomic_write_json, atomic_write_text
@@ -30,14 +31,6 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def arm_label(arm: str) -> str:
-    """``pretrain-sft-lora`` -> ``+pretrain +SFT (LoRA)``."""
-    parts = ["+pretrain"] if arm.startswith("pretrain") else []
-    if "sft-" in arm:
-        parts.append(f"+SFT ({'LoRA' if arm.endswith('lora') else 'full'})")
-    return " ".join(parts) or "base"
 
 
 # ---------------------------------------------------------------------------------------------- numbers
@@ -165,7 +158,13 @@ def rationale_blocks(root: Path, arms: list[str]) -> list[doc.Block]:
 def corpus_blocks(report: dict[str, Any]) -> list[doc.Block]:
     rows = [[LANGUAGES[c].name if c in LANGUAGES else c, f"{v['documents']:,}", f"{v['tokens']:,}",
              f"{v['share']:.1f}%"] for c, v in report["corpus"].items()]
-    sources = [[s["source"], s["language"], f"{s['documents']:,}", f"{s['tokens']:,}"] for s in report["sources"]]
+    by_origin: dict[tuple[str, str], list[int]] = {}
+    for s in report["sources"]:  # "owner/repo@commit:path" sources are grouped by repository
+        cell = by_origin.setdefault((s["source"].split("@")[0], s["language"]), [0, 0])
+        cell[0] += s["documents"]
+        cell[1] += s["tokens"]
+    sources = [[src, lang, f"{d:,}", f"{t:,}"] for (src, lang), (d, t) in sorted(by_origin.items(),
+                                                                                key=lambda kv: -kv[1][1])]
     steps = [[s["step"], f"{s['in']:,}", f"{s['kept']:,}", f"{s['dropped']:,}",
               ", ".join(f"{k}: {v:,}" for k, v in sorted(s["reasons"].items(), key=lambda kv: -kv[1])) or "–"]
              for s in report["steps"]]

@@ -32,15 +32,18 @@ class Arm:
 
     @property
     def id(self) -> str:
+        """``base``, ``pretrain``, ``sft-lora``, ``pretrain-sft-full`` ... (also its stage and folder names)."""
         parts = ["pretrain"] if self.pretrain else []
         parts += [f"sft-{self.method}"] if self.method else []
         return "-".join(parts) or "base"
 
-    @property
-    def label(self) -> str:
-        parts = ["+pretrain"] if self.pretrain else []
-        parts += [f"+SFT ({'LoRA' if self.method == 'lora' else 'full'})"] if self.method else []
-        return " ".join(parts) or "base"
+
+def arm_label(arm_id: str) -> str:
+    """``pretrain-sft-lora`` -> ``+pretrain +SFT (LoRA)``: the arm's column title."""
+    parts = ["+pretrain"] if arm_id.startswith("pretrain") else []
+    if "sft-" in arm_id:
+        parts.append(f"+SFT ({'LoRA' if arm_id.endswith('lora') else 'full'})")
+    return " ".join(parts) or "base"
 
 
 def expand_arms(exp: Experiment) -> list[Arm]:
@@ -111,10 +114,6 @@ def _portable(value: Any, root: Path) -> Any:
     return json.loads(text)
 
 
-def _set_string(key: str, value: Any) -> str:
-    return f"{key}={json.dumps(value)}"
-
-
 # ---------------------------------------------------------------------------------------------- data
 def benchmark_data(exp: Experiment, root: Path) -> str:
     """The MMedBench-layout data every SFT and evaluation stage reads (built, given, or the fallback)."""
@@ -161,7 +160,7 @@ def corpus_config(exp: Experiment, raw: Any, root: Path) -> Any:
         wiring["inputs"] = kept
     if exp.model == EMBEDDED or Path(exp.model).is_dir():
         wiring["stats.tokenizer"] = exp.model
-    sets = section.overrides() + [_set_string(k, v) for k, v in wiring.items()]
+    sets = section.overrides() + as_overrides(wiring)
     try:
         return load_config(_recipe(section.recipe, raw), sets)
     except ConfigError as exc:
@@ -213,7 +212,7 @@ def train_config(section: TrainStage, stage: str, key: str, raw: Any, wiring: di
     """The train config of a stage: the recipe, the experiment's overrides, then the wiring between stages."""
     from mmedkit.train.config import load_config
 
-    sets = section.overrides() + [_set_string(k, v) for k, v in wiring.items()]
+    sets = section.overrides() + as_overrides(wiring)
     try:
         return load_config(_recipe(section.recipe, raw), stage, sets)
     except ConfigError as exc:
@@ -278,7 +277,7 @@ def pretrain_stage(exp: Experiment, raw: Any, root: Path) -> Stage:
     wiring = {"model": exp.model, "out": str(out), "data.sources": corpus_shards(root, exp.languages),
               "data.cache_dir": str(root / ".cache" / "tokens"), "trust_remote_code": exp.trust_remote_code}
     cfg = train_config(exp.pretrain, "pretrain", "pretrain", raw, wiring)
-    sets = exp.pretrain.overrides() + [_set_string(k, v) for k, v in wiring.items()]
+    sets = exp.pretrain.overrides() + as_overrides(wiring)
     return Stage("pretrain", "pretrain", ("corpus",), train_settings(cfg, root),
                  _train_run(exp.pretrain, "pretrain", cfg, sets), train_command(exp.pretrain, "pretrain", sets),
                  config=cfg)
@@ -317,8 +316,9 @@ def sft_stage(exp: Experiment, raw: Any, root: Path, arm: Arm, data: str) -> Sta
     if arm.method == "lora" and section.lora_recipe:
         section = section.model_copy(update={"recipe": section.lora_recipe})
     cfg = train_config(section, "sft", "sft", raw, wiring)
-    sets = section.overrides() + [_set_string(k, v) for k, v in wiring.items()]
+    sets = section.overrides() + as_overrides(wiring)
     needs = (("pretrain",) if arm.pretrain else ()) + (("benchmark",) if data == str(root / "benchmark") else ())
+
     def languages(ctx: Context) -> dict[str, Any]:
         """The experiment's languages that have a train split (MMedBench-open has no English or Chinese one)."""
         return {"data": {"langs": ",".join(train_languages(cfg.data.path, exp.languages))}}
@@ -380,5 +380,7 @@ def eval_stage(exp: Experiment, root: Path, arm: Arm, data: str) -> Stage:
                 "items_per_s": results["timing"]["items_per_s"]}
 
     command = (f"mmed bench run --model {model}" + (f" --adapter {adapter}" if adapter else "")
-               + f" --data {cfg.data} --mode {cfg.mode} --out {root / f'eval-{arm.id}'}")
+               + f" --data {cfg.data} --langs {cfg.langs} --mode {cfg.mode} --format {cfg.format}"
+               + (f" --limit {cfg.limit}" if cfg.limit else "") + (" --rationale" if cfg.rationale else "")
+               + f" --out {root / f'eval-{arm.id}'}")
     return Stage(f"eval-{arm.id}", "eval", needs, _portable(settings, root), run, command)

@@ -48,6 +48,8 @@ BAD = [
     ("corpus: {recipe: demo, inputs: [{path: docs.jsonl, language: en}]}",
      "corpus: {recipe: demo, inputs: [{path: docs.jsonl, language: en}], set: {executor.tasks: 0}}",
      "bad.yaml:4: corpus: --set: executor.tasks: must be >= 1, got 0"),
+    ("pretrain: {recipe: tiny-cpu}", "pretrain: {recipe: tiny-cpu, set: {data.eval_fraction: 0}}",
+     "bad.yaml: perplexity: no held-out documents: set perplexity.documents, or hold documents out of the corpus"),
     ("name: bad", "name: bad\nextends: missing-recipe",
      "missing-recipe: no such file, and not a experiment recipe (experiment recipes: "),
 ]

@@ -35,6 +35,7 @@ def run(
     """Run (or resume) an experiment: stages already finished with the same settings are skipped."""
     from mmedkit.pipeline.experiment import load_experiment
     from mmedkit.pipeline.runner import prepare, run_plan
+    from mmedkit.pipeline.stages import Interrupted, Submitted
 
     with handle_errors(interrupted=RESUME_HINT):
         exp, raw = load_experiment(experiment, set_ or ())
@@ -43,7 +44,13 @@ def run(
             _print_plan(exp.name, out, plan, statuses)
             return
         _quiet_libraries()
-        result = run_plan(exp, raw, out, start=from_, only=only, console=err, progress=progress)
+        try:
+            result = run_plan(exp, raw, out, start=from_, only=only, console=err, progress=progress)
+        except Submitted as exc:
+            say("submitted", "magenta", exc, stream=console)
+            return
+        except Interrupted:  # a training stage saved a checkpoint and stopped (Ctrl-C, SIGTERM)
+            raise KeyboardInterrupt from None
     if not progress:
         say("done", "green", f"ran {', '.join(result['ran']) or 'nothing'}; "
                              f"skipped (finished) {', '.join(result['skipped']) or 'nothing'}", stream=console)

@@ -30,7 +30,7 @@ def build_plan(exp: Experiment, raw: Any, root: Path) -> list[st.Stage]:
         plan.append(bench)
     if exp.uses_pretraining:
         pretrain = st.pretrain_stage(exp, raw, root)
-        plan += [st.corpus_stage(exp, raw, root), pretrain, st.perplexity_stage(exp, root, pretrain)]
+        plan += [st.corpus_stage(exp, raw, root), pretrain, st.perplexity_stage(exp, raw, root, pretrain)]
     plan += [st.sft_stage(exp, raw, root, arm, data) for arm in arms if arm.method]
     plan += [st.eval_stage(exp, root, arm, data) for arm in arms]
     plan.append(report_stage(exp, arms, [s.name for s in plan if s.kind in ("eval", "perplexity", "corpus")]))

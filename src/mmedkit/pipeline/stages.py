@@ -283,9 +283,12 @@ def pretrain_stage(exp: Experiment, raw: Any, root: Path) -> Stage:
                  config=cfg)
 
 
-def perplexity_stage(exp: Experiment, root: Path, pretrain: Stage) -> Stage:
+def perplexity_stage(exp: Experiment, raw: Any, root: Path, pretrain: Stage) -> Stage:
     """Held-out perplexity per language of the base and the pretrained model (the same documents)."""
     cfg = pretrain.config
+    if exp.perplexity.documents is None and not cfg.data.eval_fraction:
+        raise raw.error("perplexity", "no held-out documents: set perplexity.documents, or hold documents out of "
+                                      "the corpus with pretrain.set.data.eval_fraction (e.g. 0.02)")
     settings = exp.perplexity.model_dump(exclude={"device", "batch_size"})
 
     def run(ctx: Context) -> dict[str, Any]:

@@ -14,7 +14,8 @@
     arms: [base, sft, pretrain, pretrain+sft]
 
 ``recipe`` is a shipped recipe of the stage (``mmed corpus``/``mmed train recipes``) or a YAML path;
-``set`` overrides its settings (dotted keys or nested mappings, as ``--set`` does). The experiment
+``set`` overrides its settings key by key (dotted keys or nested mappings, as ``--set`` does: to leave a
+corpus step out, set it to ``false``). The experiment
 fills in what links the stages (model, output folders, corpus shards, benchmark folder, languages,
 prompt format), so they are never repeated by hand. Relative paths are relative to the working
 directory, as in the stage configs.
@@ -55,14 +56,11 @@ def _code(name: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-Overrides = dict[str, Any]
-
-
 class StageRef(Settings):
     """A stage config by reference: a shipped recipe or a YAML path, and overrides of its settings."""
 
     recipe: str
-    set: Overrides = Field(default_factory=dict)
+    set: dict[str, Any] = Field(default_factory=dict)
 
     def overrides(self) -> list[str]:
         """``set`` as ``KEY=VALUE`` strings."""

@@ -100,6 +100,8 @@ def _print_results(out: Path) -> None:
 @app.command("status")
 def status(out: Annotated[Path, typer.Argument(help="Output folder of `mmed pipeline run`.")]) -> None:
     """Where an experiment stands: each stage's status, wall time and work, and who is running it."""
+    from datetime import datetime, timezone
+
     from rich.table import Table
 
     from mmedkit.errors import MmedError
@@ -111,19 +113,22 @@ def status(out: Annotated[Path, typer.Argument(help="Output folder of `mmed pipe
         import json
 
         plan = json.loads((out / PLAN_FILE).read_text(encoding="utf-8"))
+    holder = lock_holder(out)
     table = Table(title=f"Experiment {plan['name']} in {out}", title_justify="left")
     for col in ("stage", "status", "wall time", "finished (UTC)"):
         table.add_column(col, justify="right" if col == "wall time" else "left", no_wrap=True)
     for stage in plan["stages"]:
         state = read_state(out, stage["name"]) or {}
-        current = state.get("status", "pending")
+        current, wall = state.get("status", "pending"), state.get("wall_s")
+        if current == "running" and holder:
+            wall = (wall or 0) + (datetime.now(timezone.utc) - datetime.fromisoformat(state["started"])).total_seconds()
+        elif current == "running":
+            current = "stopped (resumes on the next run)"
         if state.get("fingerprint") not in (None, stage["fingerprint"]):
             current += " (older settings)"
-        wall = state.get("wall_s")
         table.add_row(stage["name"], current, "" if wall is None else f"{wall:,.0f} s",
                       state.get("finished", "")[:19].replace("T", " "))
     console.print(table)
-    holder = lock_holder(out)
     console.print(f"running now: pid {holder['pid']} on {holder['host']} since {holder['started']}" if holder
                   else "not running", highlight=False)
 

@@ -74,3 +74,35 @@ def test_japanese_choose_k_narrows_candidates_and_survives_round_trip(tmp_path) 
     write_benchmark([two, one, three], tmp_path / "copy")
     again = load(tmp_path / "copy", langs="ja")
     assert [(x.multi_answer, x.n_answers) for x in again] == [(True, 2), (True, None), (True, 3)]
+
+
+# Golden strings: the study's released inference script (MMedLM inference/inference.py) builds
+#   options += f"{key}. {content} "   and   PROMPT_DICT["prompt_input"].format_map(...)
+_GOLDEN_ITEM = dict(id="g1", language="fr", question="Quel organe produit l'insuline ?",
+                    options={"A": "Le foie", "B": "Le pancréas", "C": "La rate"}, answer=frozenset("B"))
+_GOLDEN_HEAD = ("Below is an instruction that describes a task, paired with an input that provides further context. "
+                "Write a response that appropriately completes the request.\n\n### Instruction:\n")
+_GOLDEN_INPUT = ("\n\n### Input:\n###Question: Quel organe produit l'insuline ? Which of the following is the best "
+                 "treatment for this patient? ###Options: A. Le foie B. Le pancréas C. La rate \n\n### Response:")
+
+
+def test_study_prompt_is_byte_exact_answer_variant() -> None:
+    from mmedkit.bench.items import Item
+
+    text = build_prompt(Item(**_GOLDEN_ITEM), PromptConfig())
+    assert text == (_GOLDEN_HEAD + "You're a French doctor, kindly address the medical queries according to the "
+                    "patient's account. Answer with the best option directly." + _GOLDEN_INPUT)
+
+
+def test_study_prompt_is_byte_exact_rationale_variant() -> None:
+    from mmedkit.bench.items import Item
+
+    item = Item(**_GOLDEN_ITEM, rationale="Les cellules bêta.")
+    instr = ("You're a French doctor, kindly address the medical queries according to the patient's account in "
+             "French. Let’s solve this step-by-step.{gap}You should first give the reason in French for your "
+             "choice. Then you should give the right answer index of the question.")
+    assert build_prompt(item, PromptConfig(rationale=True)) == _GOLDEN_HEAD + instr.format(gap="  ") + _GOLDEN_INPUT
+    # the study's fine-tuning script (finetune/train.py) has one space there
+    trained = build_prompt(item, PromptConfig(rationale=True), training=True)
+    assert trained == _GOLDEN_HEAD + instr.format(gap=" ") + _GOLDEN_INPUT
+    assert target(item, rationale=True) == "###Rationale: Les cellules bêta.\n###Answer: OPTION B IS CORRECT."

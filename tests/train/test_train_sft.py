@@ -31,9 +31,11 @@ def test_samples_are_the_benchmark_prompts_with_the_prompt_masked_exactly(tok) -
         texts = sample_texts(it, ["rationale", "answer"])
         assert [v for v, _, _ in texts] == (["rationale", "answer"] if it.rationale else ["answer"])
         for variant, prompt, response in texts:
-            # The prompt the engine sends in generate mode, for the same setting.
+            # The prompt the engine sends in generate mode, for the same setting, in the study's training
+            # wording (its rationale instruction has one space after "step-by-step.", inference two).
             engine = RunConfig(model="m", mode="generate", rationale=variant == "rationale").prompt
-            assert prompt == build_prompt(it, engine)
+            assert prompt == build_prompt(it, engine, training=True)
+            assert prompt.replace("step-by-step. ", "step-by-step.  ") == build_prompt(it, engine)
             assert extract_answer(response, it.options, it.language, it.multi_answer).letters == it.answer
             s = tokenize_sample(tok, it.id, variant, prompt, response)
             prompt_ids = tok(prompt)["input_ids"]
@@ -86,6 +88,19 @@ def test_chat_format_uses_the_chat_template(tok) -> None:
     rendered = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     assert s.input_ids[:s.n_prompt].tolist() == tok(rendered, add_special_tokens=False)["input_ids"]
     assert rendered.endswith("<|assistant|>\n")
+
+
+def test_items_without_rationale_are_counted_and_reported(tok, tmp_path, caplog) -> None:
+    from dataclasses import replace
+
+    from mmedkit.bench.loader import write_benchmark
+
+    items = load_benchmark("demo", split="train", langs="fr")
+    write_benchmark([replace(it, rationale=None) if i < 3 else it for i, it in enumerate(items)], tmp_path)
+    with caplog.at_level("WARNING", logger="mmedkit.train.sft_data"):
+        sft = build_sft_set(SFTData(path=str(tmp_path), langs="fr"), tok, epochs=1, seed=0)
+    assert sft.stats["no_rationale"] == 3 and sft.stats["per_variant"]["rationale"] == len(items) - 3
+    assert f"3 of {len(items)} items have no rationale" in caplog.text
 
 
 def test_too_long_samples_are_dropped_and_counted(tok) -> None:

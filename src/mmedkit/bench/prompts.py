@@ -4,6 +4,10 @@
 ``### Instruction`` / ``### Input`` / ``### Response:`` prompt, an instruction naming the
 language ("You're a French doctor ..."), and the answer written as
 ``###Answer: OPTION B IS CORRECT.`` (after ``###Rationale: ...`` in the rationale variant).
+The text is byte for byte that of the study's released code (MMedLM ``inference/inference.py`` and
+``finetune/train.py``): each option is written ``f"{key}. {content} "``, so the options end with a space
+before ``\n\n### Response:``; the rationale instruction has two spaces after "step-by-step." in the
+inference script and one in the training script (``training=True``).
 ``chat`` sends the same instruction and question as chat messages, rendered with the model's
 chat template. The fine-tuning stage formats its training samples with these same functions.
 """
@@ -44,20 +48,22 @@ class PromptConfig:
             raise ValueError("fewshot must be >= 0")
 
 
-def instruction(language: str, rationale: bool) -> str:
-    """The study's instruction for ``language`` (ISO code or English name)."""
+def instruction(language: str, rationale: bool, training: bool = False) -> str:
+    """The study's instruction for ``language`` (ISO code or English name); ``training`` selects the
+    fine-tuning script's rationale wording (one space after "step-by-step." instead of two)."""
     name = get_language(language).name
     if rationale:
+        gap = " " if training else "  "
         return (f"You're a {name} doctor, kindly address the medical queries according to the patient's "
-                f"account in {name}. Let’s solve this step-by-step. You should first give the reason in "
+                f"account in {name}. Let’s solve this step-by-step.{gap}You should first give the reason in "
                 f"{name} for your choice. Then you should give the right answer index of the question.")
     return (f"You're a {name} doctor, kindly address the medical queries according to the patient's "
             f"account. Answer with the best option directly.")
 
 
 def question_block(item: Item) -> str:
-    """Question and options on one line, as the study writes them."""
-    options = " ".join(f"{k}. {v}" for k, v in item.options.items())
+    """Question and options on one line, as the study writes them (a space after every option)."""
+    options = "".join(f"{k}. {v} " for k, v in item.options.items())
     return f"###Question: {item.question} {_QUESTION_TAIL} ###Options: {options}"
 
 
@@ -73,8 +79,8 @@ def target(item: Item, rationale: bool) -> str:
     return answer_text(item.answer)
 
 
-def _study_prompt(item: Item, rationale: bool) -> str:
-    return (f"{_PREAMBLE}\n\n### Instruction:\n{instruction(item.language, rationale)}\n\n"
+def _study_prompt(item: Item, rationale: bool, training: bool = False) -> str:
+    return (f"{_PREAMBLE}\n\n### Instruction:\n{instruction(item.language, rationale, training)}\n\n"
             f"### Input:\n{question_block(item)}\n\n### Response:")
 
 
@@ -107,12 +113,14 @@ def select_exemplars(pool: Sequence[Item] | ExemplarPool, item: Item, k: int, se
     return rng.sample(same, min(k, len(same)))
 
 
-def build_prompt(item: Item, cfg: PromptConfig, exemplars: Sequence[Item] = ()) -> Prompt:
-    """The prompt for ``item`` (text for ``study``, messages for ``chat``), with exemplars first."""
+def build_prompt(item: Item, cfg: PromptConfig, exemplars: Sequence[Item] = (), training: bool = False) -> Prompt:
+    """The prompt for ``item`` (text for ``study``, messages for ``chat``), with exemplars first;
+    ``training``: the study's fine-tuning wording (see :func:`instruction`)."""
     if cfg.format == "study":
-        shots = [_study_prompt(x, cfg.rationale) + target(x, cfg.rationale) for x in exemplars]
-        return "\n\n".join([*shots, _study_prompt(item, cfg.rationale)])
-    messages: list[Message] = [{"role": "system", "content": instruction(item.language, cfg.rationale)}]
+        shots = [_study_prompt(x, cfg.rationale, training) + target(x, cfg.rationale) for x in exemplars]
+        return "\n\n".join([*shots, _study_prompt(item, cfg.rationale, training)])
+    system = instruction(item.language, cfg.rationale, training)
+    messages: list[Message] = [{"role": "system", "content": system}]
     for x in exemplars:
         messages.append({"role": "user", "content": question_block(x)})
         messages.append({"role": "assistant", "content": target(x, cfg.rationale)})

@@ -15,6 +15,7 @@ only the response.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from mmedkit.errors import DataError
 from mmedkit.models.base import Prompt
 
 IGNORE = -100
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def sample_texts(item: Item, variants: Sequence[str], fmt: str = "study") -> lis
         rationale = variant == "rationale"
         if rationale and not item.rationale:
             continue
-        out.append((variant, build_prompt(item, PromptConfig(format=fmt, rationale=rationale)),
+        out.append((variant, build_prompt(item, PromptConfig(format=fmt, rationale=rationale), training=True),
                     target(item, rationale)))
     return out
 
@@ -137,6 +139,9 @@ def build_sft_set(data: Any, tokenizer: Any, *, epochs: int, seed: int) -> SFTSe
     items = load_benchmark(data.path, split=data.split, langs=data.langs, skip_invalid=data.skip_invalid,
                            limit=data.limit)
     samples, too_long = [], 0
+    no_rationale = sum(not it.rationale for it in items) if "rationale" in data.samples else 0
+    if no_rationale:
+        log.warning("%d of %d items have no rationale: no rationale sample for them", no_rationale, len(items))
     for it in items:
         for variant, prompt, response in sample_texts(it, data.samples, data.format):
             s = tokenize_sample(tokenizer, it.id, variant, prompt, response)
@@ -154,6 +159,7 @@ def build_sft_set(data: Any, tokenizer: Any, *, epochs: int, seed: int) -> SFTSe
         h.update(r["labels"].tobytes())
     per_variant = {v: sum(s.variant == v for s in samples) for v in data.samples}
     stats = {"items": len(items), "samples": len(samples), "rows": len(rows), "per_variant": per_variant,
-             "dropped_too_long": too_long, "tokens": int(sum(len(s.input_ids) for s in samples)),
+             "dropped_too_long": too_long,
+             "no_rationale": no_rationale, "tokens": int(sum(len(s.input_ids) for s in samples)),
              "response_tokens": int(sum(len(s.input_ids) - s.n_prompt for s in samples))}
     return SFTSet(rows, epochs, seed, h.hexdigest()[:16], stats)

@@ -45,7 +45,7 @@ def test_recipes_carry_the_study_settings() -> None:
     assert full.data.samples == ["rationale", "answer"] and full.data.format == "study"
     lora = load_config("llama3-8b-lora", "sft")  # extends llama3-8b-full
     assert (lora.method, lora.lora.r, lora.train.global_batch_size, lora.train.epochs) == ("lora", 16, 128, 3)
-    assert lora.lora.target_modules == "auto" and lora.lr == 1e-4 and lora.data.path == full.data.path
+    assert lora.lora.target_modules == "auto" and lora.lr == 2e-5 and lora.data.path == full.data.path
 
 
 def test_accelerate_launch_configs_parse() -> None:

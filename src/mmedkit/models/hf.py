@@ -131,6 +131,31 @@ def _gather_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tenso
     return cache
 
 
+def render_prompt(tokenizer: Any, name: str, prompt: Prompt, suffix: str = "") -> tuple[str, bool]:
+    """Prompt as text, and whether tokenizer special tokens (BOS) should still be added: not for chat
+    messages, whose rendered template already starts with them."""
+    if isinstance(prompt, str):
+        return prompt + suffix, True
+    if not getattr(tokenizer, "chat_template", None):
+        raise BackendError(f"model {name!r} has no chat template; use --format study")
+    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) + suffix, False
+
+
+def encode(tokenizer: Any, text: str, special: bool) -> list[int]:
+    """Token ids of ``text``, with the tokenizer's special tokens when ``special``."""
+    return list(tokenizer(text, add_special_tokens=special)["input_ids"])
+
+
+def split_continuation(tokenizer: Any, context: str, continuation: str, special: bool) -> tuple[list[int], list[int]]:
+    """Tokens of context and continuation, tokenized together so the split matches how the
+    model reads ``context + continuation``."""
+    ctx = encode(tokenizer, context, special)
+    whole = encode(tokenizer, context + continuation, special)
+    if whole[: len(ctx)] == ctx and len(whole) > len(ctx):
+        return ctx, whole[len(ctx):]
+    return ctx, encode(tokenizer, continuation, False)
+
+
 def generation_kwargs(tokenizer: Any, max_new_tokens: int, temperature: float,
                       stop: Sequence[str] = ()) -> dict[str, Any]:
     """``generate()`` settings: greedy at temperature 0 (sampling settings cleared), stop strings."""
@@ -170,25 +195,15 @@ class HFModel(LanguageModel):
     # ------------------------------------------------------------------ text
     def render(self, prompt: Prompt, suffix: str = "") -> tuple[str, bool]:
         """Prompt as text, and whether tokenizer special tokens should still be added."""
-        if isinstance(prompt, str):
-            return prompt + suffix, True
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise BackendError(f"model {self.name!r} has no chat template; use --format study")
-        text = self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-        return text + suffix, False
+        return render_prompt(self.tokenizer, self.name, prompt, suffix)
 
     def encode(self, text: str, special: bool) -> list[int]:
         """Token ids of ``text``."""
-        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+        return encode(self.tokenizer, text, special)
 
     def split_continuation(self, context: str, continuation: str, special: bool) -> tuple[list[int], list[int]]:
-        """Tokens of context and continuation, tokenized together so the split matches how the
-        model reads ``context + continuation``."""
-        ctx = self.encode(context, special)
-        whole = self.encode(context + continuation, special)
-        if whole[: len(ctx)] == ctx and len(whole) > len(ctx):
-            return ctx, whole[len(ctx):]
-        return ctx, self.encode(continuation, False)
+        """Tokens of context and continuation (see :func:`split_continuation`)."""
+        return split_continuation(self.tokenizer, context, continuation, special)
 
     def encode_request(self, context: str, continuations: Sequence[str],
                        special: bool) -> tuple[list[int], list[list[int]]]:

@@ -1,13 +1,17 @@
 """vLLM offline-engine backend for GPU users (``pip install 'mmedkit[vllm]'``).
 
-vLLM is imported only when this backend is created. Log-likelihoods come from
-``prompt_logprobs`` with automatic prefix caching on, so the shared context of an item's
-candidates is computed once by the engine.
+vLLM is imported only when this backend is created. Prompts go to the engine as token ids built
+here exactly as the hf backend builds them (a rendered chat template already starts with the BOS, so
+no second one is added). Log-likelihoods come from ``prompt_logprobs``, without detokenising.
+vLLM V1 does not read the prefix cache for requests that ask for prompt log-probabilities, so each
+candidate recomputes its context: prefer the hf backend for large multiple-choice runs.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from mmedkit.models.base import (
@@ -20,6 +24,36 @@ from mmedkit.models.base import (
     Prompt,
     stop_at,
 )
+from mmedkit.models.hf import encode, render_prompt, split_continuation
+
+_LORA_RANKS = (16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values (default 16)
+
+
+def prompt_token_ids(tokenizer: Any, name: str, prompt: Prompt) -> list[int]:
+    """Token ids of a generation prompt: one BOS, whether the prompt is text or chat messages."""
+    text, special = render_prompt(tokenizer, name, prompt)
+    return encode(tokenizer, text, special)
+
+
+def scoring_token_ids(tokenizer: Any, name: str,
+                      requests: Sequence[LoglikelihoodRequest]) -> list[tuple[list[int], int]]:
+    """Per candidate of every request, in order: (context + continuation token ids, context length)."""
+    out = []
+    for req in requests:
+        context, special = render_prompt(tokenizer, name, req.context, req.continuation_prefix)
+        for cont in req.continuations:
+            ctx, cont_ids = split_continuation(tokenizer, context, cont, special)
+            out.append((ctx + cont_ids, len(ctx)))
+    return out
+
+
+def lora_rank(adapter: str) -> int:
+    """The ``max_lora_rank`` vLLM needs for ``adapter`` (its rank rounded up to an accepted value)."""
+    try:
+        rank = int(json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8")).get("r", 16))
+    except (OSError, ValueError, TypeError):
+        return 64
+    return next((r for r in _LORA_RANKS if r >= rank), rank)
 
 
 class VLLMModel(LanguageModel):
@@ -44,23 +78,18 @@ class VLLMModel(LanguageModel):
         if adapter:
             from vllm.lora.request import LoRARequest
 
-            kwargs["enable_lora"] = True
+            kwargs.update(enable_lora=True, max_lora_rank=lora_rank(adapter))
             self._lora = LoRARequest("adapter", 1, adapter)
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
 
-    def _render(self, prompt: Prompt, suffix: str = "") -> str:
-        if isinstance(prompt, str):
-            return prompt + suffix
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise BackendError(f"model {self.name!r} has no chat template; use --format study")
-        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) + suffix
-
     def generate(self, requests: Sequence[GenerationRequest], *, progress: Progress = None) -> list[str]:
         """Greedy generation for all requests in one engine call."""
         from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
 
-        prompts = [self._render(r.prompt) for r in requests]
+        prompts = [TokensPrompt(prompt_token_ids=prompt_token_ids(self.tokenizer, self.name, r.prompt))
+                   for r in requests]
         params = [SamplingParams(temperature=r.temperature, max_tokens=r.max_new_tokens,
                                  stop=list(r.stop) or None) for r in requests]
         outs = self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
@@ -74,22 +103,15 @@ class VLLMModel(LanguageModel):
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
-        prompts, spans = [], []
-        for req in requests:
-            ctx = self._render(req.context, req.continuation_prefix)
-            ctx_ids = self.tokenizer(ctx)["input_ids"]
-            for cont in req.continuations:
-                whole = self.tokenizer(ctx + cont)["input_ids"]
-                n = len(ctx_ids) if whole[: len(ctx_ids)] == ctx_ids else len(whole) - len(
-                    self.tokenizer(cont, add_special_tokens=False)["input_ids"])
-                prompts.append(TokensPrompt(prompt_token_ids=whole))
-                spans.append((n, whole))
-        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        spans = scoring_token_ids(self.tokenizer, self.name, requests)
+        prompts = [TokensPrompt(prompt_token_ids=ids) for ids, _ in spans]
+        # prompt_logprobs=1 (not 0: early V1 releases fail on 0) still includes each actual token.
+        params = SamplingParams(max_tokens=1, prompt_logprobs=1, temperature=0.0, detokenize=False)
         outs = self.llm.generate(prompts, params, lora_request=self._lora, use_tqdm=False)
         flat = []
-        for out, (n, whole) in zip(outs, spans, strict=True):
+        for out, (ids, n) in zip(outs, spans, strict=True):
             lps = out.prompt_logprobs
-            flat.append(sum(lps[i][whole[i]].logprob for i in range(n, len(whole))))
+            flat.append(sum(lps[i][ids[i]].logprob for i in range(n, len(ids))))
         if progress:
             progress(len(requests))
         results, k = [], 0

@@ -63,3 +63,16 @@ def test_service_time_estimate_follows_real_durations() -> None:
 def test_bad_sizes() -> None:
     with pytest.raises(ValueError):
         AdmissionQueue(slots=0)
+
+
+def test_a_burst_on_an_idle_queue_is_bounded_on_arrival() -> None:
+    async def scenario() -> tuple[int, int]:
+        q = AdmissionQueue(slots=1, max_waiting=8)
+        results = await asyncio.gather(*(q.acquire(1.0) for _ in range(25)), return_exceptions=True)
+        admitted = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, QueueFull)]
+        for ticket in admitted:
+            ticket.release()
+        return len(admitted) + sum(isinstance(r, QueueTimeout) for r in results), len(refused)
+
+    assert asyncio.run(scenario()) == (9, 16)  # 1 running + 8 waiting; the other 16 refused at once

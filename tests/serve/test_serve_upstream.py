@@ -31,7 +31,8 @@ def tiny_hf(tiny_model_dir: Path) -> HFModel:
 
 @pytest.fixture
 def upstream(tiny_hf: HFModel) -> FastAPI:
-    return create_upstream(tiny_hf, model_id="tiny-upstream", api_key=KEY)
+    return create_upstream(tiny_hf, model_id="tiny-upstream", api_key=KEY,
+                           allowed_hosts=("upstream.test", "testserver"))
 
 
 @pytest.fixture

@@ -19,6 +19,13 @@ def error_response(status: int, message: str, kind: str = "invalid_request_error
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def error_kind(status: int) -> str:
+    """The OpenAI error type of an HTTP status."""
+    if status == 401:
+        return "authentication_error"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
 def backend_status(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
     """HTTP status, error type and headers for a backend failure (an upstream's status mapped to ours)."""
     status = getattr(exc, "status", None)
@@ -33,7 +40,7 @@ def backend_status(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
+    kind = error_kind(exc.status_code)
     return error_response(exc.status_code, str(exc.detail), kind, headers=getattr(exc, "headers", None))
 
 

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mmedkit.serve.settings import default_allowed_hosts, warn_if_open
+
 if TYPE_CHECKING:  # torch and transformers load only when a model is served
     from fastapi import FastAPI
 
@@ -42,10 +44,12 @@ cli = typer.Typer(help="Serve a transformers model over an OpenAI-compatible API
 
 
 def create_app(model: HFModel, *, model_id: str | None = None, api_key: str | None = None,
-               queue_size: int = 64, request_timeout: float = 600.0) -> FastAPI:
+               queue_size: int = 64, request_timeout: float = 600.0,
+               allowed_hosts: tuple[str, ...] | None = default_allowed_hosts("127.0.0.1")) -> FastAPI:
     """An OpenAI-compatible FastAPI app serving ``model`` under ``model_id`` (default: its name).
 
-    With ``api_key``, every ``/v1`` route requires ``Authorization: Bearer <api_key>``.
+    With ``api_key``, every ``/v1`` route requires ``Authorization: Bearer <api_key>``; ``allowed_hosts``
+    are the accepted ``Host`` names (default: loopback names; None: any).
     """
     from mmedkit.serve.app import create_app as create_service
     from mmedkit.serve.backends import LocalBackend
@@ -53,8 +57,8 @@ def create_app(model: HFModel, *, model_id: str | None = None, api_key: str | No
     from mmedkit.serve.routes import completions
     from mmedkit.serve.settings import ServeConfig
 
-    config = ServeConfig(api_key=api_key, page=False, queue_size=queue_size, request_timeout=request_timeout,
-                         max_tokens=model.max_length or 1 << 20, max_messages=10_000,
+    config = ServeConfig(api_key=api_key, page=False, allowed_hosts=allowed_hosts, queue_size=queue_size,
+                         request_timeout=request_timeout, max_tokens=model.max_length or 1 << 20, max_messages=10_000,
                          max_message_chars=1 << 22, max_body_bytes=1 << 24)
     app = create_service(LocalBackend(LocalEngine(model), model_id), config)
     app.include_router(completions.router)
@@ -79,7 +83,6 @@ def serve(
     """Serve a transformers model over an OpenAI-compatible API."""
     from mmedkit.clikit import handle_errors
     from mmedkit.serve.cli import env_value
-    from mmedkit.serve.settings import warn_if_open
 
     api_key = env_value(api_key_env, "--api-key-env")
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -88,7 +91,8 @@ def serve(
         from mmedkit.models.hf import HFModel
 
         lm = HFModel(model, dtype=dtype, device=device, adapter=adapter, trust_remote_code=trust_remote_code)
-        app = create_app(lm, model_id=model_id, api_key=api_key, queue_size=queue_size)
+        app = create_app(lm, model_id=model_id, api_key=api_key, queue_size=queue_size,
+                         allowed_hosts=default_allowed_hosts(host))
     import uvicorn
 
     log.info("serving %s at http://%s:%d/v1", model_id or model, host, port)

@@ -69,7 +69,7 @@ class AdmissionQueue:
 
     async def acquire(self, timeout: float | None) -> Ticket:
         """Wait for a slot at most ``timeout`` seconds (None: no limit)."""
-        if self._active >= self.slots and self._waiting >= self.max_waiting:
+        if self._active + self._waiting >= self.slots + self.max_waiting:  # counted on arrival, not after the wait
             self.refused += 1
             raise QueueFull(f"server busy: {self._active} request(s) running and {self._waiting} waiting "
                             f"(limit {self.max_waiting})", self.retry_after())

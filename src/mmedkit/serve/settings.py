@@ -33,8 +33,8 @@ class ServeConfig:
 
 
 def default_allowed_hosts(host: str) -> tuple[str, ...] | None:
-    """``Host`` names to accept when binding ``host``: loopback names on loopback, else any."""
-    return ("127.0.0.1", "localhost") if host in ("127.0.0.1", "localhost") else None
+    """``Host`` names to accept when binding ``host``: loopback names on loopback (IPv6 too), else any."""
+    return ("127.0.0.1", "localhost", "[::1]") if host in LOOPBACK else None
 
 
 def warn_if_open(log: logging.Logger, host: str, api_key: str | None) -> None:

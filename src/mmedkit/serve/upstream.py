@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -28,22 +29,38 @@ class UpstreamError(BackendError):
         self.retry_after = retry_after
 
 
+def redact(url: str) -> str:
+    """``url`` with its ``user:password@`` (if any) shown as ``***@``: what logs, errors and /healthz show."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with every occurrence of ``url``'s credentials removed."""
+    parts = urlsplit(url)
+    secret = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
+    return text.replace(secret + "@", "***@") if secret else text
+
+
 def discover_model(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> str:
     """The first model the upstream lists at ``GET /models``."""
     url = f"{base_url.rstrip('/')}/models"
+    shown = redact(url)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         resp = httpx.get(url, headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
-        raise UpstreamError(f"upstream {url} is unreachable: {exc}") from exc
+        raise UpstreamError(scrub(f"upstream {shown} is unreachable: {exc}", url)) from None
     if resp.status_code >= 400:
-        raise UpstreamError(f"upstream {url} answered HTTP {resp.status_code}: {error_message(resp)}",
+        raise UpstreamError(f"upstream {shown} answered HTTP {resp.status_code}: {error_message(resp)}",
                             resp.status_code)
     try:
         data = resp.json()["data"]
         return str(data[0]["id"])
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise UpstreamError(f"upstream {url} lists no model; pass --upstream-model") from exc
+        raise UpstreamError(f"upstream {shown} lists no model; pass --upstream-model") from exc
 
 
 class UpstreamBackend(ChatBackend):
@@ -77,7 +94,8 @@ class UpstreamBackend(ChatBackend):
                     for piece in self._parse(line, stats):
                         yield piece
         except httpx.HTTPError as exc:
-            raise UpstreamError(f"upstream {url} failed: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+            message = f"upstream {redact(url)} failed: {type(exc).__name__}: {exc}".rstrip(": ")
+            raise UpstreamError(scrub(message, url)) from None
 
     def _parse(self, line: str, stats: GenerationStats) -> list[str]:
         """Text pieces of one SSE line (``data: {...}``); other lines carry none."""
@@ -112,4 +130,4 @@ class UpstreamBackend(ChatBackend):
         await self._client.aclose()
 
     def describe(self) -> dict[str, Any]:
-        return {"model": self.model_id, "slots": self.slots, "backend": "upstream", "upstream": self.base_url}
+        return {"model": self.model_id, "slots": self.slots, "backend": "upstream", "upstream": redact(self.base_url)}

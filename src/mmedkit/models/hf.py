@@ -1,9 +1,10 @@
 """transformers backend: any causal LM from a local path or the Hugging Face hub.
 
 Log-likelihood scoring shares each context across its candidates: the context of a batch of
-items is run once (left-padded, with explicit position ids), its KV cache is gathered once
-per candidate row, and all candidates of the batch are scored in one more forward pass. A
-multi-answer item with 31 candidate answer sets therefore costs one context pass, not 31.
+items is run once (left-padded, with explicit position ids), then all candidates of the batch
+are scored in one more forward pass, packed one row per context after its KV cache (never
+copied per candidate). A multi-answer item with 31 candidate answer sets therefore costs one
+context pass, not 31, and one context-sized cache, not 31.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def _layer_kv(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(k, v) for k, v in cache]
 
 
-def _gather_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tensor, config: Any) -> Any:
+def _make_cache(kv: KV, config: Any) -> Any:
+    """A ``DynamicCache`` holding ``kv`` (per layer keys and values)."""
     from transformers import DynamicCache
 
     try:
@@ -127,7 +129,7 @@ def _gather_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], rows: torch.Tenso
     except TypeError:
         cache = DynamicCache()
     for i, (k, v) in enumerate(kv):
-        cache.update(k.index_select(0, rows), v.index_select(0, rows), i)
+        cache.update(k, v, i)
     return cache
 
 
@@ -321,8 +323,9 @@ class HFModel(LanguageModel):
         pos = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
         kwargs: dict[str, Any] = {}
         if shared:
-            zeros = torch.zeros(len(rest), dtype=torch.long, device=dev)
-            kwargs[self._cache_kw] = _gather_cache(prefix_kv, zeros, self.model.config)
+            n = len(rest)
+            kwargs[self._cache_kw] = _make_cache([(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1))
+                                                  for k, v in prefix_kv], self.model.config)
         out = self.model(input_ids=rest_ids, attention_mask=mask, position_ids=pos, use_cache=True,
                          logits_to_keep=1, **kwargs)
         first_lp = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)
@@ -339,34 +342,56 @@ class HFModel(LanguageModel):
             self._prefix_memo[prefix] = hit
         return hit
 
-    def _score_candidates(self, chunk: list[tuple[int, list[int]]], kv: list[tuple[torch.Tensor, torch.Tensor]],
-                          ctx_mask: torch.Tensor, first_lp: torch.Tensor) -> list[float]:
+    def _score_candidates(self, chunk: list[tuple[int, list[int]]], kv: KV, ctx_mask: torch.Tensor,
+                          first_lp: torch.Tensor) -> list[float]:
+        """Score candidates packed one row per context: all candidates of a context follow its KV cache
+        in a single row, a block-diagonal mask keeping each one to the context and its own tokens. The
+        context cache is thus never copied per candidate (31 candidates cost one row, not 31 cache copies).
+        """
         dev = self.device
         rows = torch.tensor([b for b, _ in chunk], device=dev)
         first = torch.tensor([c[0] for _, c in chunk], device=dev)
         total = first_lp.index_select(0, rows).gather(1, first[:, None]).squeeze(1)
-        rest_len = max(len(c) for _, c in chunk) - 1
-        if rest_len == 0:
+        contexts = sorted({b for b, _ in chunk})
+        row_of = {b: r for r, b in enumerate(contexts)}
+        fill = [0] * len(contexts)
+        places: list[tuple[int, int, int]] = []  # (row, start, length) of each candidate's fed tokens
+        for b, c in chunk:
+            r = row_of[b]
+            places.append((r, fill[r], len(c) - 1))
+            fill[r] += len(c) - 1
+        width = max(fill)
+        if width == 0:
             return total.tolist()
         # Feed all tokens but the last: logits at step j predict token j+1.
-        inp = torch.full((len(chunk), rest_len), self.tokenizer.pad_token_id, dtype=torch.long)
-        tgt = torch.zeros((len(chunk), rest_len), dtype=torch.long)
-        valid = torch.zeros((len(chunk), rest_len), dtype=torch.bool)
-        for r, (_, c) in enumerate(chunk):
-            n = len(c) - 1
+        inp = torch.full((len(contexts), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        tgt = torch.zeros((len(contexts), width), dtype=torch.long)
+        seg = torch.full((len(contexts), width), -1, dtype=torch.long)
+        offset = torch.zeros((len(contexts), width), dtype=torch.long)
+        for i, ((r, start, n), (_, c)) in enumerate(zip(places, chunk, strict=True)):
             if n:
-                inp[r, :n] = torch.tensor(c[:-1])
-                tgt[r, :n] = torch.tensor(c[1:])
-                valid[r, :n] = True
-        inp, tgt, valid = inp.to(dev), tgt.to(dev), valid.to(dev)
-        prefix_mask = ctx_mask.index_select(0, rows)
-        mask = torch.cat([prefix_mask, torch.ones_like(inp)], dim=1)
-        pos = prefix_mask.sum(-1, keepdim=True) + torch.arange(rest_len, device=dev)[None, :]
-        cache = _gather_cache(kv, rows, self.model.config)
+                inp[r, start:start + n] = torch.tensor(c[:-1])
+                tgt[r, start:start + n] = torch.tensor(c[1:])
+                seg[r, start:start + n] = i
+                offset[r, start:start + n] = torch.arange(n)
+        inp, tgt, seg, offset = inp.to(dev), tgt.to(dev), seg.to(dev), offset.to(dev)
+        select = torch.tensor(contexts, device=dev)
+        prefix_mask = ctx_mask.index_select(0, select)
+        whole = len(contexts) == ctx_mask.shape[0]
+        cache = _make_cache(kv if whole else [(k.index_select(0, select), v.index_select(0, select)) for k, v in kv],
+                            self.model.config)
+        causal = torch.arange(width, device=dev)
+        own = (seg[:, :, None] == seg[:, None, :]) & (causal[None, None, :] <= causal[None, :, None])
+        allowed = torch.cat([prefix_mask.bool()[:, None, :].expand(-1, width, -1), own], dim=2)[:, None]
+        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=dev).masked_fill_(
+            ~allowed, torch.finfo(self.dtype).min)
+        pos = prefix_mask.sum(-1, keepdim=True) + offset
         out = self.model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True,
                          **{self._cache_kw: cache})
         lp = F.log_softmax(out.logits.float(), dim=-1).gather(2, tgt[..., None]).squeeze(-1)
-        return (total + (lp * valid).sum(-1)).tolist()
+        summed = torch.zeros(len(chunk) + 1, dtype=lp.dtype, device=dev)
+        summed.index_add_(0, (seg + 1).flatten(), lp.flatten())  # padding goes to slot 0, dropped
+        return (total + summed[1:]).tolist()
 
     @torch.inference_mode()
     def loglikelihood_naive(self, context: str, continuation: str, special: bool = True) -> float:

@@ -7,6 +7,8 @@ transcribed here.
 
 from __future__ import annotations
 
+from mmedkit.languages import LANGUAGES
+
 CITATION = "Qiu et al., Nature Communications 2024"
 
 MMEDBENCH_ACCURACY: dict[str, dict[str, float | None]] = {
@@ -15,9 +17,44 @@ MMEDBENCH_ACCURACY: dict[str, dict[str, float | None]] = {
                           "avg": 67.75},
     "MMedLM 2 (7B)": {"en": 61.74, "zh": 80.01, "ja": 61.81, "fr": 52.09, "ru": 80.47, "es": 67.65,
                       "avg": 67.30},
-    "Llama 3 (8B)": {"en": None, "zh": None, "ja": None, "fr": None, "ru": None, "es": None, "avg": 62.79},
+    "Llama 3 (8B)": {"en": 63.86, "zh": 78.23, "ja": 48.24, "fr": 50.80, "ru": 71.48, "es": 64.15, "avg": 62.79},
 }
-"""MMedBench multiple-choice accuracy (%) per language; ``avg`` is the mean over the six languages."""
+"""MMedBench multiple-choice accuracy (%) per language and the published average (``avg``), as printed:
+see :func:`average_discrepancies` for a row whose published average is not the mean of its languages."""
+
+MMEDBENCH_SOURCES: dict[str, str] = {
+    "GPT-4": "MMedBench accuracy table, zero-shot (commercial API, not fine-tuned)",
+    "MMed-Llama 3 (8B)": "MMedBench accuracy table, fine-tuned on MMedBench's train split",
+    "MMedLM 2 (7B)": "MMedBench accuracy table, fine-tuned on MMedBench's train split",
+    "Llama 3 (8B)": "MMedBench accuracy table, fine-tuned on MMedBench's train split",
+}
+"""Where each row of :data:`MMEDBENCH_ACCURACY` comes from (table and setting). The paper's other MMedBench
+rows (17 models in three settings: full fine-tuning, PEFT, zero-shot) are not transcribed here."""
+
+def average_discrepancies(rows: dict[str, dict[str, float | None]] | None = None,
+                          tolerance: float = 0.01) -> dict[str, tuple[float, float]]:
+    """Rows whose published ``avg`` differs from the mean of their six languages: ``{name: (published, mean)}``.
+
+    GPT-4's published average, 74.27, is not the mean of its per-language figures (75.31).
+    """
+    out = {}
+    for name, row in (MMEDBENCH_ACCURACY if rows is None else rows).items():
+        values = [row.get(c) for c in LANGUAGES]
+        avg = row.get("avg")
+        if avg is None or any(v is None for v in values):
+            continue
+        mean = sum(v for v in values if v is not None) / len(values)
+        if abs(mean - avg) > tolerance:
+            out[name] = (avg, round(mean, 2))
+    return out
+
+
+def reference_notes() -> list[str]:
+    """Sentences for reports: the sources of the published rows and their known inconsistencies."""
+    notes = [f"{name}: {src} ({CITATION})." for name, src in MMEDBENCH_SOURCES.items()]
+    notes += [f"{name}: the published average {avg:.2f} is not the mean of its per-language figures ({mean:.2f})."
+              for name, (avg, mean) in average_discrepancies().items()]
+    return notes
 
 ENGLISH_TASKS = ("MedQA", "MedMCQA", "PubMedQA", "MMLU_CK", "MMLU_MG", "MMLU_AN", "MMLU_PM", "MMLU_CB", "MMLU_CM")
 """The columns of the study's English medical benchmark table (Table 3), in its order."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.languages import LANGUAGES
-from mmedkit.reference import MMEDBENCH_ACCURACY
+from mmedkit.reference import MMEDBENCH_ACCURACY, reference_notes
 from mmedkit.utils import atomic_write_text
 
 
@@ -50,6 +50,7 @@ def markdown_summary(results: dict[str, Any], chart: str | None) -> str:
               "Reference columns: accuracies published by Qiu et al., Nature Communications 2024 (full MMedBench "
               "test set, models fine-tuned on its train split; GPT-4 zero-shot). They are context, not a "
               "comparison, unless this run used the same data and setting."]
+    lines += ["", *(f"- {note}" for note in reference_notes())]
     if chart:
         lines += ["", f"![accuracy per language]({chart})"]
     t = results["timing"]

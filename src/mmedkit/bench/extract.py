@@ -40,6 +40,11 @@ Design decisions:
   which is never an option label in that order, is read as its look-alike C. When an item's
   option keys are themselves Cyrillic, the token is matched directly first.
 * A list naming any letter outside the options is rejected as a whole and the cascade goes on.
+
+:func:`study_strict` is the study's own scoring (MMedLM ``inference/inference.py`` then
+``metrics/accuracy.py``), kept apart from the cascade: the reply up to any ``### Response:``,
+stripped, newlines removed, ``###Answer: OPTION `` and ``IS CORRECT.`` (and the EOS text) removed,
+must *equal* the gold letter, or as a comma-separated set the gold letters of a multi-answer item.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from dataclasses import dataclass
 from mmedkit.languages import get_language
 from mmedkit.text import CYRILLIC, GREEK, LATIN, normalize
 
-__all__ = ["Extraction", "extract_answer"]
+__all__ = ["STUDY_EOS", "Extraction", "extract_answer", "study_response", "study_strict"]
 
 
 @dataclass(frozen=True)
@@ -399,3 +404,30 @@ def extract_answer(text: str, options: dict[str, str], language: str,
         if found is not None and found.letters:
             return found
     return NONE
+
+
+STUDY_EOS = ("</s>", "<|end_of_text|>", "<|eot_id|>", "<|endoftext|>", "<|im_end|>")
+"""EOS texts removed from a reply before the study's comparison (its script removes ``IS CORRECT.</s>``,
+the Llama 2 EOS; mmedkit's backends return text without special tokens, so any of these is removed)."""
+
+
+def study_response(text: str, eos: tuple[str, ...] = STUDY_EOS) -> str:
+    """What the study compares with the gold answer: ``text`` up to any ``### Response:``, stripped, without
+    newlines, ``###Answer: OPTION ``, ``IS CORRECT.`` and EOS texts."""
+    response = (text or "").split("### Response:")[0].strip().replace("\n", "")
+    for token in eos:
+        response = response.replace(token, "")
+    return response.replace("###Answer: OPTION ", "").replace("IS CORRECT.", "").strip()
+
+
+def study_strict(text: str, options: dict[str, str], gold: frozenset[str]) -> Extraction:
+    """The study's strict reading of ``text`` (rule ``study_strict``; ``none`` when the response is not a
+    comma-separated list of option letters). The answer is correct exactly when its letters equal ``gold``.
+
+    As in its script, a one-letter gold answer must be matched exactly ("B", not "B,B"), a multi-letter one
+    as a set ("C,A" and "A,C,A" match A,C).
+    """
+    parts = study_response(text).split(",")
+    if not all(p in options for p in parts) or (len(gold) == 1 and len(set(parts)) < len(parts)):
+        return NONE
+    return Extraction(frozenset(parts), "study_strict")

@@ -3,12 +3,19 @@ stop lists, broken text."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from serve_fakes import EchoDoctor, ModelBackend, Serve
 from server_process import free_port
 
+from mmedkit.serve.backends import LocalBackend
+from mmedkit.serve.engine import GenerationStats, GenParams
 from mmedkit.serve.settings import default_allowed_hosts
 from mmedkit.serve.upstream import UpstreamBackend, discover_model, redact
 
@@ -56,3 +63,74 @@ def test_a_deadline_is_a_server_error(serve: Serve) -> None:
     client = serve(ModelBackend(EchoDoctor(ramble=True), delay=0.01), request_timeout=0.3)
     resp = client.post(URL, json=_user("Sore throat", max_tokens=300))
     assert resp.status_code == 503 and resp.json()["error"]["type"] == "server_error"
+
+
+def test_a_huge_stop_list_is_refused_at_once(serve: Serve) -> None:
+    client = serve()
+    started = time.monotonic()
+    resp = client.post(URL, json=_user("cough", stop=[f"s{i}" for i in range(4000)]))
+    assert resp.status_code == 400 and "at most 16 stop strings (got 4000)" in resp.json()["error"]["message"]
+    resp = client.post(URL, json=_user("cough", stop="x" * 1000))
+    assert resp.status_code == 400 and "at most 200 characters" in resp.json()["error"]["message"]
+    assert time.monotonic() - started < 2
+    assert client.post(URL, json=_user("cough", stop=["\n"] * 16, max_tokens=2)).status_code == 200
+
+
+class SlowEngine:
+    """A local engine whose generation takes ``step`` seconds per token under its lock, as a real one."""
+
+    def __init__(self, step: float = 0.05) -> None:
+        self.step = step
+        self.lock = threading.Lock()
+        self.model = SimpleNamespace(name="slow")
+
+    def stream_chat(self, messages: list, params: GenParams, emit: Callable[[str], None],
+                    cancel: threading.Event) -> GenerationStats:
+        with self.lock:
+            for _ in range(params.max_tokens):
+                if cancel.is_set():
+                    break
+                time.sleep(self.step)
+                emit("word ")
+        return GenerationStats(finish_reason="length")
+
+
+def test_after_a_deadline_the_slot_is_freed_only_once_the_model_stopped(serve: Serve) -> None:
+    engine = SlowEngine()
+    client = serve(LocalBackend(engine, "slow"), request_timeout=0.3, page=False)  # type: ignore[arg-type]
+    assert client.post(URL, json=_user("Sore throat", max_tokens=100)).status_code == 503
+    assert not engine.lock.locked()  # the next request does not wait for the last one's model
+    events = client.post(URL, json=_user("Sore throat", max_tokens=100, stream=True)).text
+    assert "request timeout" in events and not engine.lock.locked()
+    started = time.monotonic()
+    assert client.post(URL, json=_user("Sore throat", max_tokens=2)).status_code == 200
+    assert time.monotonic() - started < 1
+
+
+LONE = '{"messages": [{"role": "user", "content": "%s \\ud800 \\udfff"}]%s}'
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_lone_surrogates_are_replaced_not_a_500(serve: Serve, tmp_path: Path, stream: bool) -> None:
+    log = tmp_path / "conversations.jsonl"
+    client = serve(conversation_log=log)
+    extra = ', "stream": true' if stream else ""
+    for text in ("I have a mild cough", "I have crushing chest pain and I can't breathe"):
+        resp = client.post(URL, content=LONE % (text, extra), headers={"Content-Type": "application/json"})
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith(
+            "text/event-stream" if stream else "application/json")
+        assert "\ufffd" in resp.text or "red_flag" in resp.text
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 2 and records[1]["safety"]["red_flag"] == "cardiac"  # the emergency is logged
+    assert records[0]["messages"][0]["content"].endswith("\ufffd \ufffd")
+
+
+def test_a_failure_inside_a_stream_ends_it_with_an_error_event(serve: Serve) -> None:
+    class Broken(ModelBackend):
+        async def stream(self, messages: list, params: GenParams, stats: GenerationStats) -> AsyncIterator[str]:
+            yield "Hello"
+            raise RuntimeError("bug")
+
+    client = serve(Broken(EchoDoctor()))
+    events = client.post(URL, json=_user("cough", stream=True)).text
+    assert '"internal error: RuntimeError"' in events and events.rstrip().endswith("data: [DONE]")

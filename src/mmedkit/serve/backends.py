@@ -75,7 +75,8 @@ class LocalBackend(ChatBackend):
             else:
                 put("done", result)
 
-        threading.Thread(target=work, name="mmedkit-generate", daemon=True).start()
+        worker = threading.Thread(target=work, name="mmedkit-generate", daemon=True)
+        worker.start()
         try:
             while True:
                 kind, value = await pieces.get()
@@ -89,7 +90,8 @@ class LocalBackend(ChatBackend):
                     stats.finish_reason = value.finish_reason
                     return
         finally:
-            cancel.set()  # client gone or deadline passed: the model stops after its current step
+            cancel.set()  # client gone or deadline passed: the model stops after its current step,
+            await asyncio.shield(asyncio.to_thread(worker.join))  # and only then is its queue slot free
 
     def describe(self) -> dict[str, Any]:
         info = self.engine.model.info()

@@ -4,6 +4,7 @@ appends, and the answer as one response or as SSE chunks (role, text pieces, app
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +32,7 @@ from mmedkit.serve.settings import ServeConfig
 from mmedkit.serve.streaming import event_stream, sse
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+log = logging.getLogger(__name__)
 Tail = list[tuple[str, str]]
 """Texts appended after the model's answer, as (part, text): ``("note", ...)``, ``("disclaimer", ...)``."""
 
@@ -137,13 +139,16 @@ async def chat_events(reply: Reply, pieces: AsyncIterator[str], stats: Generatio
         async for piece in pieces:
             answer.append(piece)
             yield reply.chunk(ChatDelta(content=piece))
-    except (TimeoutError, BackendError) as exc:
+    except Exception as exc:  # the stream has started: every failure ends it with an error event
         timed_out = isinstance(exc, TimeoutError)
         if timed_out:
             counters.timeouts += 1
         else:
             counters.errors += 1
-        message = "the answer took longer than the request timeout" if timed_out else str(exc)
+        if not isinstance(exc, (TimeoutError, BackendError)):
+            log.exception("a streamed answer failed")
+        message = ("the answer took longer than the request timeout" if timed_out else
+                   str(exc) if isinstance(exc, BackendError) else f"internal error: {type(exc).__name__}")
         yield sse({"error": {"message": message, "type": "server_error", "param": None, "code": 503}})
         yield sse("[DONE]")
         return

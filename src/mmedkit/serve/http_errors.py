@@ -10,12 +10,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mmedkit.models.base import BackendError
 from mmedkit.serve.deps import get_service
 from mmedkit.serve.queue import QueueFull, QueueRefused
+from mmedkit.serve.schemas import clean_text
 
 
 def error_response(status: int, message: str, kind: str = "invalid_request_error",
                    headers: dict[str, str] | None = None) -> JSONResponse:
     """An error answer with ``status``."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    body = {"error": {"message": clean_text(message), "type": kind, "param": None, "code": status}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -61,9 +62,15 @@ async def _backend_failed(request: Request, exc: BackendError) -> JSONResponse:
     return error_response(status, str(exc), kind, headers)
 
 
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    get_service(request).counters.errors += 1
+    return error_response(500, f"internal error: {type(exc).__name__}", "server_error")
+
+
 def add_error_handlers(app: FastAPI) -> None:
-    """Answer HTTP errors, invalid bodies, queue refusals and backend failures as OpenAI errors."""
+    """Answer HTTP errors, invalid bodies, queue refusals, backend failures and bugs as OpenAI errors."""
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(QueueRefused, _refused)  # type: ignore[arg-type]
     app.add_exception_handler(BackendError, _backend_failed)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _internal)

@@ -8,26 +8,52 @@ chat responses and chunks may carry ``safety`` (what the safety layer did) and c
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 from fastapi import HTTPException
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from mmedkit.models.base import Message
+
+MAX_STOP_STRINGS = 16
+"""Most stop strings one request may give (each costs work on every generated token)."""
+MAX_STOP_CHARS = 200
+"""Longest stop string."""
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates (``"\\ud800"`` in JSON: no character) replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def check_stop(stop: str | list[str] | None) -> str | list[str] | None:
+    """``stop`` within :data:`MAX_STOP_STRINGS` strings of :data:`MAX_STOP_CHARS` characters."""
+    strings = [stop] if isinstance(stop, str) else stop or []
+    if len(strings) > MAX_STOP_STRINGS:
+        raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings (got {len(strings)})")
+    if any(len(s) > MAX_STOP_CHARS for s in strings):
+        raise ValueError(f"a stop string may have at most {MAX_STOP_CHARS} characters")
+    return stop
+
+
+Text = Annotated[str, AfterValidator(clean_text)]
+Stop = Annotated[Text | list[Text] | None, AfterValidator(check_stop)]
 
 
 class ContentPart(BaseModel):
     """One part of a multi-part message content; only text parts are supported."""
 
     type: str = "text"
-    text: str | None = None
+    text: Text | None = None
 
 
 class ChatMessage(BaseModel):
     """A chat message."""
 
-    role: str
-    content: str | list[ContentPart] | None = None
+    role: Text
+    content: Text | list[ContentPart] | None = None
 
     def as_message(self) -> Message:
         """The message as the ``{"role", "content"}`` dict models take."""
@@ -53,12 +79,12 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=0)
     max_completion_tokens: int | None = Field(default=None, ge=0)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
-    stop: str | list[str] | None = None
+    stop: Stop = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = 1
     logprobs: bool | None = None
-    language: str | None = None
+    language: Text | None = None
     """Extension: the chat page's language, used when a message's own language is unclear."""
 
 
@@ -66,11 +92,11 @@ class CompletionRequest(BaseModel):
     """``POST /v1/completions`` body (unknown fields are ignored)."""
 
     model: str | None = None
-    prompt: str | list[str]
+    prompt: Text | list[Text]
     max_tokens: int | None = Field(default=16, ge=0)
     echo: bool = False
     logprobs: int | None = Field(default=None, ge=0, le=20)
-    stop: str | list[str] | None = None
+    stop: Stop = None
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     stream: bool = False
     stream_options: StreamOptions | None = None

@@ -14,7 +14,7 @@ from mmedkit.models.base import Message
 from mmedkit.serve.backends import ChatBackend
 from mmedkit.serve.queue import AdmissionQueue
 from mmedkit.serve.safety import SafetyPolicy
-from mmedkit.serve.schemas import SafetyInfo
+from mmedkit.serve.schemas import SafetyInfo, clean_text
 from mmedkit.serve.settings import ServeConfig
 from mmedkit.serve.ui import load_ui_strings
 
@@ -38,7 +38,7 @@ class ConversationLog:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        line = (clean_text(json.dumps(record, ensure_ascii=False)) + "\n").encode("utf-8")
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:

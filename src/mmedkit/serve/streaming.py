@@ -12,17 +12,19 @@ from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
 from mmedkit.serve.queue import Ticket
+from mmedkit.serve.schemas import clean_text
 
 
 def sse(obj: BaseModel | dict[str, Any] | str) -> str:
-    """One server-sent event; ``None`` extension fields (``safety``, ``part``) are left out."""
+    """One server-sent event; ``None`` extension fields (``safety``, ``part``) are left out, lone surrogates
+    replaced (they cannot be sent as UTF-8)."""
     if isinstance(obj, str):
         return f"data: {obj}\n\n"
     data = obj if isinstance(obj, dict) else obj.model_dump(mode="json")
     for key in ("safety", "part"):
         if data.get(key) is None:
             data.pop(key, None)
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return f"data: {clean_text(json.dumps(data, ensure_ascii=False))}\n\n"
 
 
 def event_stream(events: AsyncIterator[str]) -> StreamingResponse:

@@ -18,6 +18,7 @@ from mmedkit.models.base import BackendError, Message
 from mmedkit.models.openai_backend import error_message, retry_after_seconds
 from mmedkit.serve.backends import ChatBackend
 from mmedkit.serve.engine import GenerationStats, GenParams
+from mmedkit.serve.schemas import clean_text
 
 
 class UpstreamError(BackendError):
@@ -121,7 +122,7 @@ class UpstreamBackend(ChatBackend):
         for choice in obj.get("choices") or []:
             content = (choice.get("delta") or {}).get("content")
             if content:
-                out.append(content)
+                out.append(clean_text(str(content)))
             if choice.get("finish_reason"):
                 stats.finish_reason = choice["finish_reason"]
         return out

@@ -3,6 +3,7 @@ stop lists, broken text."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -16,6 +17,8 @@ from server_process import free_port
 
 from mmedkit.serve.backends import LocalBackend
 from mmedkit.serve.engine import GenerationStats, GenParams
+from mmedkit.serve.middleware import BodyLimit
+from mmedkit.serve.safety import SafetyPolicy
 from mmedkit.serve.settings import default_allowed_hosts
 from mmedkit.serve.upstream import UpstreamBackend, discover_model, redact
 
@@ -134,3 +137,32 @@ def test_a_failure_inside_a_stream_ends_it_with_an_error_event(serve: Serve) -> 
     client = serve(Broken(EchoDoctor()))
     events = client.post(URL, json=_user("cough", stream=True)).text
     assert '"internal error: RuntimeError"' in events and events.rstrip().endswith("data: [DONE]")
+
+
+def test_a_body_that_never_ends_is_refused_with_408() -> None:
+    async def scenario() -> list[dict]:
+        async def app(scope: dict, receive: Callable, send: Callable) -> None:
+            raise AssertionError("the app must not see the request")
+
+        async def trickle() -> dict:
+            await asyncio.sleep(0.05)
+            return {"type": "http.request", "body": b"{", "more_body": True}
+
+        sent: list[dict] = []
+
+        async def send(msg: dict) -> None:
+            sent.append(msg)
+
+        await BodyLimit(app, limit=1024, timeout=0.3)({"type": "http", "headers": []}, trickle, send)
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["error"]["message"] == "request body not received within 0.3 s"
+
+
+@pytest.mark.parametrize("text", ['<span style="color:red">headache</span>',
+                                  '<p class="msg">I have had a cough since <b>Monday</b>&nbsp;</p>',
+                                  'see https://example.es/salud/tos?lang=es my throat hurts'])
+def test_markup_does_not_decide_the_language(policy: SafetyPolicy, text: str) -> None:
+    assert policy.detect_language(text, "es") == "en"

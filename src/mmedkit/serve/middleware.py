@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,10 +15,11 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 class BodyLimit:
-    """Refuses request bodies over ``limit`` bytes with 413 (declared or streamed)."""
+    """Refuses request bodies over ``limit`` bytes with 413 (declared or streamed), and bodies not received
+    within ``timeout`` seconds with 408 (slow senders would otherwise hold connections for ever)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, timeout: float = 10.0) -> None:
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,10 +27,27 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(send)
+            await _refuse(send, 413, f"request body larger than {self.limit} bytes")
             return
-        body, more = [], True
-        size = 0
+        try:
+            async with asyncio.timeout(self.timeout):
+                body = await self._read(receive)
+        except TimeoutError:
+            await _refuse(send, 408, f"request body not received within {self.timeout:g} s")
+            return
+        if body is None:
+            await _refuse(send, 413, f"request body larger than {self.limit} bytes")
+            return
+        replay = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def replayed() -> Message:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None once it is over the limit."""
+        body, more, size = [], True, 0
         while more:
             msg = await receive()
             if msg["type"] != "http.request":
@@ -35,21 +55,17 @@ class BodyLimit:
             chunk = msg.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._too_large(send)
-                return
+                return None
             body.append(chunk)
             more = msg.get("more_body", False)
-        replay = [{"type": "http.request", "body": b"".join(body), "more_body": False}]
+        return b"".join(body)
 
-        async def replayed() -> Message:
-            return replay.pop() if replay else await receive()
 
-        await self.app(scope, replayed, send)
-
-    async def _too_large(self, send: Send) -> None:
-        resp = error_response(413, f"request body larger than {self.limit} bytes")
-        await send({"type": "http.response.start", "status": 413, "headers": resp.raw_headers})
-        await send({"type": "http.response.body", "body": resp.body})
+async def _refuse(send: Send, status: int, message: str) -> None:
+    """Answer ``status`` before the app sees the request, and close the connection."""
+    resp = error_response(status, message, headers={"Connection": "close"})
+    await send({"type": "http.response.start", "status": status, "headers": resp.raw_headers})
+    await send({"type": "http.response.body", "body": resp.body})
 
 
 class SecurityHeaders:
@@ -79,7 +95,7 @@ class SecurityHeaders:
 
 def add_middleware(app: FastAPI, config: ServeConfig) -> None:
     """Body limit, security headers, CORS (only for named origins) and Host check, innermost first."""
-    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes, timeout=config.body_timeout)
     app.add_middleware(SecurityHeaders)
     if config.cors_origins:
         from starlette.middleware.cors import CORSMiddleware

@@ -45,6 +45,8 @@ _KANA = script_re(KANA)
 _HAN = script_re(HAN)
 _CYRILLIC = script_re(CYRILLIC)
 _LATIN = script_re(LATIN)
+_MARKUP = re.compile(r"<[^<>]{0,500}>|&#?\w{1,10};|\b(?:https?|ftp)://\S+")
+"""HTML tags, character references and URLs: not the language the user writes in."""
 
 
 class SafetyDataError(ConfigError):
@@ -283,7 +285,7 @@ class LanguageDetector:
     The script decides where it can (kana: Japanese; Cyrillic: Russian; Han without kana:
     Chinese, or the page's language when that is Japanese); Latin-script text goes to the
     py3langid classifier restricted to English, French and Spanish, and very short or unclear
-    text to the page's language (``hint``).
+    text to the page's language (``hint``). HTML tags, character references and URLs are left out.
     """
 
     def __init__(self, codes: Sequence[str] = CODES, min_confidence: float = 0.7) -> None:
@@ -299,6 +301,7 @@ class LanguageDetector:
         """ISO code of ``text``'s language; ``hint`` (the page's language) breaks ties."""
         hint = hint if hint in self.codes else None
         fallback = hint or self.codes[0]
+        text = _MARKUP.sub(" ", text)
         kana, han = len(_KANA.findall(text)), len(_HAN.findall(text))
         cyr, latin = len(_CYRILLIC.findall(text)), len(_LATIN.findall(text))
         if not (kana or han or cyr or latin):

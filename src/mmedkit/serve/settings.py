@@ -18,6 +18,8 @@ class ServeConfig:
     allowed_hosts: tuple[str, ...] | None = None
     """Accepted ``Host`` header names (None: any); :func:`default_allowed_hosts` gives loopback names on loopback."""
     max_body_bytes: int = 64 * 1024
+    body_timeout: float = 10.0
+    """Seconds a client has to send its whole request body; then 408 (slow senders hold connections)."""
     max_messages: int = 40
     max_message_chars: int = 8000
     max_tokens: int = 512

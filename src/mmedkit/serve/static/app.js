@@ -131,15 +131,20 @@ async function readEvents(resp, onEvent) {
   }
 }
 
+// The first `limit` characters of `text`, counted as the server counts them (code points): never half an emoji.
+function clip(text, limit) {
+  const chars = Array.from(text);
+  return chars.length > limit ? chars.slice(0, limit).join("") : text;
+}
+
 async function send(rawText) {
-  const text = rawText.trim();
+  const text = clip(rawText.trim(), state.config.limits.max_message_chars);
   if (!text || state.controller) return;
-  const limit = state.config.limits.max_message_chars;
   const user = addMessage("user");
-  user.text.appendData(text.slice(0, limit));
+  user.text.appendData(text);
   $("prompt").value = "";
   $("examples-section").hidden = true;
-  state.history.push({ role: "user", content: text.slice(0, limit) });
+  state.history.push({ role: "user", content: text });
   const reply = addMessage("assistant");
   reply.item.setAttribute("aria-busy", "true");
   reply.item.classList.add("pending");

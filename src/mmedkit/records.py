@@ -63,18 +63,36 @@ def _open_text(path: str) -> IO[str]:
     if _is_url(path) or suffix in _FSSPEC_COMPRESSIONS:
         import fsspec
 
-        return fsspec.open(path, "rt", encoding="utf-8", compression="infer").open()
-    return _STDLIB_OPENERS.get(suffix, open)(path, "rt", encoding="utf-8")
+        return fsspec.open(path, "rt", encoding="utf-8", errors="surrogateescape", compression="infer").open()
+    return _STDLIB_OPENERS.get(suffix, open)(path, "rt", encoding="utf-8", errors="surrogateescape")
+
+
+def _parse_line(text: str, path: str, line: int) -> Any:
+    """The JSON value of one line, or :class:`DataError` (not UTF-8, malformed, nested too deeply)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # an undecodable byte, kept as a lone surrogate by the reader
+            byte = ord(text[exc.start]) - 0xDC00
+            raise DataError(f"not UTF-8 text: byte 0x{byte:02x} at column {exc.start + 1}", path=path,
+                            line=line) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=path, line=line) from exc
+    except RecursionError:
+        raise DataError("malformed JSON: nested too deeply", path=path, line=line) from None
 
 
 def read_records(path: str | os.PathLike[str], *, columns: Sequence[str] | None = None, objects: bool = False,
                  skip_invalid: bool = False, on_skip: Callable[[DataError], None] | None = None) -> Iterator[Record]:
     """The records of one JSONL or Parquet file, in file order; blank JSONL lines are ignored.
 
-    A malformed line (``malformed JSON: … at column N``) or, with ``objects``, a line that is not a JSON
-    object (``expected a JSON object, got list``) raises :class:`DataError` naming file and line; with
-    ``skip_invalid`` it is passed to ``on_skip`` instead and reading goes on. ``columns`` restricts the
-    Parquet columns read (those absent from the file are left out).
+    A line that is not UTF-8 (``not UTF-8 text: byte 0xff at column N``) or not JSON (``malformed JSON: … at
+    column N``) or, with ``objects``, a line that is not a JSON object (``expected a JSON object, got list``)
+    raises :class:`DataError` naming file and line; with ``skip_invalid`` it is passed to ``on_skip`` instead
+    and reading goes on. ``columns`` restricts the Parquet columns read (those absent from the file are left
+    out).
     """
     path = os.fspath(path)
     if is_parquet(path):
@@ -85,10 +103,9 @@ def read_records(path: str | os.PathLike[str], *, columns: Sequence[str] | None 
             if not text.strip():
                 continue
             try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                err = DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=path, line=line)
-                err.__cause__ = exc
+                data = _parse_line(text, path, line)
+            except DataError as exc:
+                err = exc
             else:
                 if not objects or isinstance(data, dict):
                     yield Record(data, path, line)

@@ -141,3 +141,59 @@ def test_zip_archive_in_mmedbench_layout_is_extracted_and_found(tmp_path: Path) 
     with pytest.raises(DataError, match="unsafe path"):
         extract_zip(evil, tmp_path / "evil")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_zip_bomb_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    import zipfile
+
+    from mmedkit.bench.loader import extract_zip
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("MMedBench/Test/English.jsonl", json.dumps(GOOD) + "\n")
+        zf.writestr("MMedBench/Test/French.jsonl", b" " * (50 << 20))
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(DataError, match="French.jsonl.*expands past .*zip bomb"):
+        extract_zip(bomb, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.zip"]  # no partial folder
+    with pytest.raises(DataError, match="expands past 100 bytes"):
+        extract_zip(bomb, tmp_path / "out", max_bytes=100)
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(DataError, match="unreadable archive"):
+        extract_zip(tmp_path / "bad.zip", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zip", "bomb.zip"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b'{"question": "Q?", "options": {"A": "caf\xe9"}, "answer_idx": "A"}', ":1: not UTF-8 text: byte 0xe9 at column"),
+    (b"[" * 100_000 + b"]" * 100_000, ":1: malformed JSON: nested too deeply"),
+    (json.dumps({**GOOD, "options": {"A": None, "B": "x"}, "answer_idx": "B"}).encode(),
+     ":1: option A must be text, got null (field 'options.A')"),
+    (json.dumps({**GOOD, "options": {"A": ["x"], "B": "x"}, "answer_idx": "B"}).encode(),
+     ":1: option A must be text, got [\"x\"] (field 'options.A')"),
+    (b'{"question": "Q?", "options": {"A": NaN, "B": "x"}, "answer_idx": "B"}', ":1: option A must be text, got NaN"),
+])
+def test_bad_lines_are_errors_with_file_and_line_and_can_be_skipped(tmp_path: Path, line: bytes,
+                                                                    message: str) -> None:
+    from mmedkit.bench.loader import LoadReport
+
+    path = tmp_path / "Test" / "English.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(line + b"\n" + json.dumps(GOOD).encode() + b"\n")
+    with pytest.raises(DataError) as err:
+        load_benchmark(tmp_path, langs="en")
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+    report = LoadReport()
+    assert len(load_benchmark(tmp_path, langs="en", skip_invalid=True, report=report)) == 1
+    assert len(report.skipped) == 1 and message in report.skipped[0]
+
+
+def test_repeated_ids_are_an_error_naming_the_line_or_skipped(tmp_path: Path) -> None:
+    from mmedkit.bench.loader import LoadReport
+
+    _write(tmp_path, "Test", "English", [{**GOOD, "id": "q1"}, {**GOOD, "id": "q2"}, {**GOOD, "id": "q1"}])
+    with pytest.raises(DataError, match=r"English\.jsonl:3: duplicate item id 'q1' \(field 'id'\)"):
+        load_benchmark(tmp_path, langs="en")
+    report = LoadReport()
+    assert [it.id for it in load_benchmark(tmp_path, langs="en", skip_invalid=True, report=report)] == ["q1", "q2"]
+    assert report.skipped == [f"{tmp_path / 'Test' / 'English.jsonl'}:3: duplicate item id 'q1' (field 'id')"]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -91,25 +92,73 @@ def find_layout_root(root: Path) -> Path | None:
     return None
 
 
-def extract_zip(path: Path, dest: Path) -> Path:
-    """Extract ``path`` into ``dest`` atomically, refusing members that would escape ``dest``."""
+MAX_EXTRACTED_BYTES = 4 << 30
+"""Most bytes an archive may expand to."""
+MAX_RATIO = 200
+"""Most an archive member may expand (text compresses about 5 to 10 times; a zip bomb, thousands)."""
+MAX_MEMBERS = 10_000
+
+
+def extract_zip(path: Path, dest: Path, *, max_bytes: int = MAX_EXTRACTED_BYTES, max_ratio: int = MAX_RATIO,
+                max_members: int = MAX_MEMBERS) -> Path:
+    """Extract ``path`` into ``dest`` atomically, refusing members that would escape ``dest`` and archives that
+    expand past ``max_bytes`` or more than ``max_ratio`` times (counted while writing, not from the headers);
+    a refused archive leaves nothing behind."""
     import shutil
     import zipfile
 
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    with zipfile.ZipFile(path) as zf:
-        for member in zf.namelist():
-            target = (tmp / member).resolve()
-            if not target.is_relative_to(tmp.resolve()):
-                raise DataError(f"unsafe path {member!r} in archive", path=str(path))
-            if member.startswith("__MACOSX/"):
-                continue
-            zf.extract(member, tmp)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if not m.filename.startswith("__MACOSX/")]
+            if len(members) > max_members:
+                raise DataError(f"archive has {len(members)} members (limit {max_members})", path=str(path))
+            total = 0
+            for member in members:
+                total += _extract_member(zf, member, tmp, path, max_bytes - total, max_ratio)
+    except (zipfile.BadZipFile, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"unreadable archive: {exc}", path=str(path)) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     return dest
+
+
+def _extract_member(zf: Any, member: Any, root: Path, archive: Path, budget: int, max_ratio: int) -> int:
+    """Write one member under ``root``; the bytes written (DataError past ``budget`` or ``max_ratio``)."""
+    target = (root / member.filename).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise DataError(f"unsafe path {member.filename!r} in archive", path=str(archive))
+    if member.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    limit = min(budget, max(member.compress_size, 1024) * max_ratio)
+    written = 0
+    with zf.open(member) as src, target.open("wb") as out:
+        while chunk := src.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise DataError(f"archive member {member.filename!r} expands past {limit} bytes (limits: "
+                                f"{max_ratio} times its compressed size, and the archive's remaining "
+                                f"{budget} bytes); refused as a possible zip bomb", path=str(archive))
+            out.write(chunk)
+    return written
+
+
+def _option_text(value: Any, letter: str, path: str, line: int) -> str:
+    """An option's text: a string, or a finite number written as one (null, lists, objects, NaN are errors)."""
+    ok = isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                    and math.isfinite(value))
+    if not ok:
+        raise DataError(f"option {letter} must be text, got {json.dumps(value)}", path=path, line=line,
+                        field=f"options.{letter}")
+    return str(value)
 
 
 def _as_bool(value: Any) -> bool | None:
@@ -132,7 +181,8 @@ def parse_record(rec: Any, *, language: Language, split: str, path: str, line: i
     if not isinstance(raw_options, dict):
         raise DataError("expected an object of letter -> option text", path=path, line=line,
                         field="options")
-    options = {str(k).strip().upper(): str(v) for k, v in raw_options.items() if str(k).strip()}
+    options = {str(k).strip().upper(): _option_text(v, str(k), path, line)
+               for k, v in raw_options.items() if str(k).strip()}
     if not options:
         raise DataError("empty option set", path=path, line=line, field="options")
     if "answer_idx" not in rec:
@@ -193,11 +243,17 @@ def load_file(path: Path, language: Language, split: str, *, skip_invalid: bool 
                 raise
             skip(exc)
     seen: set[str] = set()
+    unique = []
     for it in items:
         if it.id in seen:
-            raise DataError(f"duplicate item id {it.id!r}", path=str(path), field="id")
+            err = DataError(f"duplicate item id {it.id!r}", path=str(path), line=it.meta["source_line"], field="id")
+            if not skip_invalid:
+                raise err
+            skip(err)
+            continue
         seen.add(it.id)
-    return items
+        unique.append(it)
+    return unique
 
 
 def load_benchmark(data: str | os.PathLike[str], *, split: str = "test",

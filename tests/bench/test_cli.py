@@ -55,3 +55,29 @@ def test_model_tiny_and_demo_table(tmp_path: Path) -> None:
         assert name in res.output
     assert (tmp_path / "demo" / "report" / "report.md").is_file()  # the demo-cpu experiment, with the tiny model
     assert "chat with the fine-tuned model: mmed serve" in res.output
+
+
+def _bench_file(root: Path, split: str, lang: str, ids: list[str]) -> None:
+    path = root / split / f"{lang}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rec = {"question": "Which vitamin prevents scurvy?", "options": {"A": "C", "B": "D"}, "answer_idx": "A"}
+    path.write_text("".join(json.dumps({**rec, "id": i}) + "\n" for i in ids), encoding="utf-8")
+
+
+def test_validate_fails_on_a_missing_or_empty_split_an_empty_file_or_repeated_ids(tmp_path: Path) -> None:
+    _bench_file(tmp_path, "Test", "English", ["q1", "q2"])
+    res = runner.invoke(app, ["bench", "validate", str(tmp_path)])
+    assert res.exit_code == 1 and "no Train/ folder" in res.output  # a whole split missing
+    _bench_file(tmp_path, "Train", "English", [])
+    res = runner.invoke(app, ["bench", "validate", str(tmp_path)])
+    assert res.exit_code == 1 and "no items loaded" in res.output  # a split without items
+    _bench_file(tmp_path, "Train", "English", ["t1"])
+    _bench_file(tmp_path, "Train", "French", [])
+    res = runner.invoke(app, ["bench", "validate", str(tmp_path)])
+    assert res.exit_code == 1 and "fr: no items" in res.output  # one language's file empty
+    _bench_file(tmp_path, "Train", "French", ["f1"])
+    assert runner.invoke(app, ["bench", "validate", str(tmp_path)]).exit_code == 0
+    _bench_file(tmp_path, "Test", "English", ["q1", "q2", "q1"])
+    res = runner.invoke(app, ["bench", "validate", str(tmp_path)])
+    assert res.exit_code == 1 and "English.jsonl:3: duplicate item id 'q1'" in res.output
+    assert "test: 2 items" in res.output  # every other record still counted

@@ -234,7 +234,10 @@ def bench_validate(
     skip_invalid: Annotated[bool, typer.Option(help="Report every bad record instead of stopping at the first.")]
     = True,
 ) -> None:
-    """Check a benchmark folder and print item counts per split and language."""
+    """Check a benchmark folder and print item counts per split and language.
+
+    Exits 1 when a split is missing or empty, a language file has no items, or a record is invalid (ids repeated).
+    """
     from mmedkit.bench.loader import LoadReport, load_benchmark
     from mmedkit.errors import DataError
 
@@ -244,10 +247,14 @@ def bench_validate(
         try:
             items = load_benchmark(data, split=split, langs=langs, skip_invalid=skip_invalid, report=report)
         except DataError as exc:
-            say(split, "yellow", exc)
+            say(split, "red", exc)
+            bad += 1
             continue
         multi = sum(len(it.answer) > 1 for it in items)
         console.print(f"{split}: {len(items)} items {report.loaded} ({multi} multi-answer)")
+        for code in [c for c, n in report.loaded.items() if not n]:
+            say(f"  {code}", "red", "no items")
+            bad += 1
         for line in report.skipped:
             bad += "not found" not in line
             say("  skipped", "yellow", line)

@@ -33,7 +33,8 @@ def bench_run(
     langs: Annotated[str | None, typer.Option(help="Comma-separated codes, e.g. en,zh (default: all).")] = None,
     split: Annotated[str, typer.Option(help="test | train")] = "test",
     limit: Annotated[int | None, typer.Option(help="At most this many items per language.")] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="generate mode: tokens to generate.")] = 64,
+    max_new_tokens: Annotated[int | None, typer.Option(help="generate mode: tokens to generate (default 64; "
+                                                            "--protocol study: 1000).")] = None,
     batch_size: Annotated[int, typer.Option(help="Items per batch (hf).")] = 8,
     dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16")] = "auto",
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, mps (default: best available).")]
@@ -55,18 +56,25 @@ def bench_run(
     suite: Annotated[str | None, typer.Option(help="english-medical: --data is a suite built by `mmed bench build` "
                                                    "and every task is run and reported as the study's Table 3.")]
     = None,
+    protocol: Annotated[str, typer.Option(help="mmedkit | study (the study's evaluation: its prompt, greedy "
+                                               "generation up to 1,000 new tokens, strict scoring as the headline, "
+                                               "lenient and log-likelihood scores beside it).")] = "mmedkit",
 ) -> None:
     """Evaluate a model on MMedBench-style multiple-choice QA."""
-    from mmedkit.bench.engine import RunConfig, run_benchmark
+    from mmedkit.bench.engine import STUDY_MAX_NEW_TOKENS, RunConfig, run_benchmark
     from mmedkit.bench.report import console_table
 
     with handle_errors(KeyError, interrupted="finished items are cached; rerun the same command to resume."):
-        mode = mode or ("generate" if rationale else "loglikelihood")
+        mode = mode or ("generate" if rationale or protocol == "study" else "loglikelihood")
         if rationale and mode != "generate":
             raise ValueError("--rationale scores generated explanations: use it with --mode generate")
+        if protocol == "study" and max_new_tokens not in (None, STUDY_MAX_NEW_TOKENS):
+            raise ValueError(f"--protocol study generates up to {STUDY_MAX_NEW_TOKENS} new tokens, as the study did: "
+                             "drop --max-new-tokens")
         cfg = RunConfig(model=model, data=data, backend=backend, mode=mode, format=format, rationale=rationale,
                         fewshot=fewshot, seed=seed, langs=langs, split=split, limit=limit,
-                        max_new_tokens=max_new_tokens, skip_invalid=skip_invalid, model_options={
+                        max_new_tokens=max_new_tokens or 64, skip_invalid=skip_invalid, protocol=protocol,
+                        model_options={
                             "dtype": dtype, "device": device, "adapter": adapter, "batch_size": batch_size,
                             "base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency,
                             "tokenizer": tokenizer, "tensor_parallel_size": tensor_parallel_size,

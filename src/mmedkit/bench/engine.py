@@ -3,6 +3,12 @@
 A run is resumable: finished items are appended (and fsynced) to a cache file keyed by a
 fingerprint of everything that changes a model's outputs. Rerunning the same command skips
 them, and the final files are the same as those of an uninterrupted run.
+
+Protocols: ``mmedkit`` scores as ``mode`` says (log-likelihood argmax, or generation read by the lenient
+cascade). ``study`` reproduces the study's evaluation: its prompt, zero-shot, greedy generation of up to
+1,000 new tokens without stop strings, and its strict reading as the headline accuracy
+(:func:`~mmedkit.bench.extract.study_strict`); the lenient cascade on the same generations and the
+log-likelihood choice are recorded beside it (``metrics_lenient``, ``metrics_loglikelihood``), never mixed in.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit import __version__
-from mmedkit.bench.extract import extract_answer
+from mmedkit.bench.extract import extract_answer, study_strict
 from mmedkit.bench.items import Item, format_answer
 from mmedkit.bench.loader import LoadReport, load_benchmark
 from mmedkit.bench.metrics import Scored, summarize
@@ -28,11 +34,14 @@ from mmedkit.bench.prompts import (
     loglikelihood_request,
     select_exemplars,
 )
-from mmedkit.models.base import GenerationRequest, LanguageModel
+from mmedkit.models.base import GenerationRequest, LanguageModel, LoglikelihoodRequest
 from mmedkit.records import read_records
 from mmedkit.utils import atomic_write_json, atomic_write_text, git_commit
 
 MODES = ("generate", "loglikelihood")
+PROTOCOLS = ("mmedkit", "study")
+STUDY_MAX_NEW_TOKENS = 1000
+"""The study's inference script: ``model.generate(..., max_new_tokens=1000)`` (greedy: no sampling)."""
 CACHE_DIR = ".cache"
 
 
@@ -55,10 +64,18 @@ class RunConfig:
     chunk_size: int = 32
     skip_invalid: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "mmedkit"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; expected one of {', '.join(MODES)}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {self.protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+        if self.protocol == "study":
+            if (self.mode, self.format, self.fewshot) != ("generate", "study", 0):
+                raise ValueError("--protocol study generates zero-shot with the study prompt: use it without "
+                                 "--mode loglikelihood, --format chat or --fewshot")
+            self.max_new_tokens = STUDY_MAX_NEW_TOKENS
         PromptConfig(self.format, self.rationale, self.fewshot, self.seed)  # validates
 
     @property
@@ -70,6 +87,8 @@ class RunConfig:
         """Hash of the settings that change model outputs (not batch size, chunking or limits)."""
         keep = {k: v for k, v in asdict(self).items() if k not in {"limit", "chunk_size", "skip_invalid",
                                                                    "langs"}}
+        if keep["protocol"] == "mmedkit":
+            keep.pop("protocol")
         opts = keep.pop("model_options")
         keep["model_options"] = {k: v for k, v in opts.items()
                                  if k in {"adapter", "dtype", "revision", "tokenizer"} and v is not None}
@@ -83,33 +102,56 @@ def _prompt_for_record(prompt: Any) -> Any:
     return prompt if isinstance(prompt, str) else [dict(m) for m in prompt]
 
 
+def _loglikelihood(model: LanguageModel, items: Sequence[Item], pcfg: PromptConfig, shots: Sequence[Sequence[Item]],
+                   progress: Callable[[int], None] | None) -> list[tuple[LoglikelihoodRequest, frozenset[str],
+                                                                         dict[str, float]]]:
+    """For each item: the request, the best-scoring answer set and every candidate's score."""
+    reqs, cands = zip(*(loglikelihood_request(it, pcfg, ex) for it, ex in zip(items, shots, strict=True)), strict=True)
+    scores = model.loglikelihood(list(reqs), progress=progress)
+    out = []
+    for req, cs, sc in zip(reqs, cands, scores, strict=True):
+        best = max(range(len(cs)), key=lambda i: sc[i])
+        out.append((req, cs[best], {format_answer(c): round(s, 5) for c, s in zip(cs, sc, strict=True)}))
+    return out
+
+
 def score_chunk(model: LanguageModel, items: Sequence[Item], cfg: RunConfig, pool: Sequence[Item] | ExemplarPool,
                 progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Run the model on ``items`` and return one sample record per item."""
     pcfg = cfg.prompt
     shots = [select_exemplars(pool, it, pcfg.fewshot, pcfg.seed) for it in items]
-    records: list[dict[str, Any]] = []
     if cfg.mode == "loglikelihood":
-        reqs, cands = zip(*(loglikelihood_request(it, pcfg, ex) for it, ex in zip(items, shots, strict=True)),
-                          strict=True)
-        scores = model.loglikelihood(list(reqs), progress=progress)
-        for it, req, cs, sc in zip(items, reqs, cands, scores, strict=True):
-            best = max(range(len(cs)), key=lambda i: sc[i])
-            records.append(_record(it, req.context, pred=cs[best], invalid=False, rule="argmax",
-                                   extra={"continuation_prefix": req.continuation_prefix,
-                                          "scores": {format_answer(c): round(s, 5) for c, s in zip(cs, sc,
-                                                                                               strict=True)}}))
-        return records
+        return [_record(it, req.context, pred=pred, invalid=False, rule="argmax",
+                        extra={"continuation_prefix": req.continuation_prefix, "scores": scores})
+                for it, (req, pred, scores) in zip(items, _loglikelihood(model, items, pcfg, shots, progress),
+                                                   strict=True)]
+    study = cfg.protocol == "study"
     prompts = [build_prompt(it, pcfg, ex) for it, ex in zip(items, shots, strict=True)]
-    stop = ("\n\n### Instruction", "### Input:", "\n\n\n") if pcfg.format == "study" else ()
-    max_new = cfg.max_new_tokens if not pcfg.rationale else max(cfg.max_new_tokens, 512)
+    stop = ("\n\n### Instruction", "### Input:", "\n\n\n") if pcfg.format == "study" and not study else ()
+    max_new = cfg.max_new_tokens if not pcfg.rationale or study else max(cfg.max_new_tokens, 512)
     outs = model.generate([GenerationRequest(p, max_new_tokens=max_new, stop=stop) for p in prompts],
                           progress=progress)
+    records = []
     for it, p, text in zip(items, prompts, outs, strict=True):
         ex = extract_answer(text, it.options, it.language, it.multi_answer)
-        records.append(_record(it, p, pred=ex.letters, invalid=ex.letters is None, rule=ex.rule,
-                               extra={"output": text}))
+        if not study:
+            records.append(_record(it, p, pred=ex.letters, invalid=ex.letters is None, rule=ex.rule,
+                                   extra={"output": text}))
+            continue
+        strict = study_strict(text, it.options, it.answer)
+        records.append(_record(it, p, pred=strict.letters, invalid=strict.letters is None, rule=strict.rule,
+                               extra={"output": text, "lenient": _scoring(it, ex.letters, ex.rule)}))
+    if study:
+        scored = _loglikelihood(model, items, pcfg, shots, None)
+        for rec, it, (_, pred, scores) in zip(records, items, scored, strict=True):
+            rec["loglikelihood"] = {**_scoring(it, pred, "argmax"), "scores": scores}
     return records
+
+
+def _scoring(it: Item, pred: frozenset[str] | None, rule: str) -> dict[str, Any]:
+    """A secondary scoring of one sample (``lenient`` / ``loglikelihood`` in study-protocol records)."""
+    return {"extracted": format_answer(pred) if pred else None, "rule": rule,
+            "correct": bool(pred is not None and pred == it.answer), "invalid": pred is None}
 
 
 def _record(it: Item, prompt: Any, *, pred: frozenset[str] | None, invalid: bool, rule: str,
@@ -143,6 +185,25 @@ class SampleCache:
                 fh.write(json.dumps(r, ensure_ascii=False) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _metrics(samples: Sequence[dict[str, Any]], seed: int, scoring: str | None = None) -> dict[str, Any]:
+    """Metrics of the samples' headline scoring, or of a secondary one recorded under ``scoring``."""
+    return summarize([Scored(s["language"], (s[scoring] if scoring else s)["correct"],
+                             (s[scoring] if scoring else s)["invalid"], s["subject"]) for s in samples], seed=seed)
+
+
+def protocol_info(cfg: RunConfig) -> dict[str, Any]:
+    """How the headline accuracy was obtained, as recorded in results.json and shown in reports."""
+    if cfg.protocol == "study":
+        return {"name": "study", "headline": "study_strict",
+                "description": f"the study's protocol: its prompt, zero-shot, greedy generation of up to "
+                               f"{STUDY_MAX_NEW_TOKENS:,} new tokens, strict exact-letter scoring; lenient cascade "
+                               f"and log-likelihood scores reported beside it",
+                "beside": ["lenient", "loglikelihood"]}
+    scoring = "log-likelihood argmax" if cfg.mode == "loglikelihood" else "generation read by the lenient cascade"
+    return {"name": "mmedkit", "headline": "argmax" if cfg.mode == "loglikelihood" else "lenient",
+            "description": f"mmedkit's protocol: {scoring}", "beside": []}
 
 
 def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: LanguageModel | None = None,
@@ -183,8 +244,7 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
     else:
         load_s = eval_s = 0.0
     samples = [done[it.id] for it in items]
-    metrics = summarize([Scored(s["language"], s["correct"], s["invalid"], s["subject"]) for s in samples],
-                        seed=cfg.seed)
+    metrics = _metrics(samples, cfg.seed)
     info = model.info() if model is not None else None
     results = {
         "mmedkit_version": __version__,
@@ -193,7 +253,10 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
         "fingerprint": cfg.fingerprint(),
         "model": asdict(info) if info else {"backend": cfg.backend, "model": cfg.model},
         "data": {"source": cfg.data, "split": cfg.split, "loaded": report.loaded, "skipped": report.skipped},
+        "protocol": protocol_info(cfg),
         "metrics": metrics,
+        **({"metrics_lenient": _metrics(samples, cfg.seed, "lenient"),
+            "metrics_loglikelihood": _metrics(samples, cfg.seed, "loglikelihood")} if cfg.protocol == "study" else {}),
         "timing": {"items_this_run": len(todo), "items_from_cache": len(items) - len(todo),
                    "model_load_s": round(load_s, 3), "eval_s": round(eval_s, 3),
                    "items_per_s": round(len(todo) / eval_s, 3) if eval_s > 0 else None},

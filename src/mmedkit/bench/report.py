@@ -20,9 +20,39 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"code": c, "language": LANGUAGES[c].name, **per[c]} for c in LANGUAGES if c in per]
 
 
+def protocol_of(results: dict[str, Any]) -> dict[str, Any]:
+    """The run's protocol record (runs made before protocols were recorded used mmedkit's)."""
+    mode = results["config"]["mode"]
+    return results.get("protocol") or {"name": "mmedkit", "description": f"mmedkit's protocol, {mode} mode"}
+
+
+SCORING_NAMES = {"metrics": "strict (study)", "metrics_lenient": "lenient (mmedkit cascade)",
+                 "metrics_loglikelihood": "log-likelihood (argmax)"}
+
+
+def scoring_lines(results: dict[str, Any]) -> list[str]:
+    """A table of every scoring of a study-protocol run, side by side (none for other runs)."""
+    if "metrics_lenient" not in results:
+        return []
+    keys = [k for k in SCORING_NAMES if k in results]
+    head = "| Language | n | " + " | ".join(f"{SCORING_NAMES[k]} (%) | invalid (%)" for k in keys) + " |"
+    lines = ["", "## Scorings of the same run", "", head, "|" + "---|" * (2 + 2 * len(keys))]
+    for row in summary_rows(results):
+        cells = [(results[k]["per_language"][row["code"]]) for k in keys]
+        lines.append(f"| {row['language']} | {row['n']} | "
+                     + " | ".join(f"{_fmt(c['accuracy'])} | {_fmt(c['invalid_rate'])}" for c in cells) + " |")
+    overall = [results[k]["overall"] for k in keys]
+    lines.append(f"| **Average (macro)** | {overall[0]['n']} | "
+                 + " | ".join(f"{_fmt(o['macro_accuracy'])} | {_fmt(o['invalid_rate'])}" for o in overall) + " |")
+    lines += ["", "The headline accuracy is the strict one; the other columns score the same items (lenient: the "
+              "same generations; log-likelihood: the same prompt) and are never mixed into it."]
+    return lines
+
+
 def markdown_summary(results: dict[str, Any], chart: str | None) -> str:
     """The Markdown report: per-language table next to the study's published accuracies."""
     m, cfg, model = results["metrics"], results["config"], results["model"]
+    protocol = protocol_of(results)
     refs = list(MMEDBENCH_ACCURACY)
     head = "| Language | n | Accuracy (%) | 95% CI | Invalid (%) | " + " | ".join(refs) + " |"
     sep = "|" + "---|" * (5 + len(refs))
@@ -32,6 +62,7 @@ def markdown_summary(results: dict[str, Any], chart: str | None) -> str:
         f"- backend `{model['backend']}`, mode `{cfg['mode']}`, prompt format `{cfg['format']}`"
         f"{', with rationale' if cfg['rationale'] and cfg['mode'] == 'generate' else ''}, "
         f"{cfg['fewshot']}-shot, data `{cfg['data']}` ({cfg['split']})",
+        f"- protocol `{protocol['name']}`: {protocol['description']}",
         f"- mmedkit {results['mmedkit_version']}, commit {results.get('git_commit') or 'unknown'}",
         "",
         head,
@@ -56,6 +87,7 @@ def markdown_summary(results: dict[str, Any], chart: str | None) -> str:
     t = results["timing"]
     lines += ["", f"Timing: {t['items_this_run']} items evaluated in {t['eval_s']} s "
               f"({_fmt(t['items_per_s'])} items/s), {t['items_from_cache']} from the resume cache."]
+    lines += scoring_lines(results)
     subj = m.get("per_subject") or {}
     if subj:
         lines += ["", "## Per subject", "", "| Language/subject | n | Accuracy (%) |", "|---|---|---|"]
@@ -118,7 +150,8 @@ def console_table(results: dict[str, Any]) -> Any:
     from rich.table import Table
 
     ref = MMEDBENCH_ACCURACY["MMed-Llama 3 (8B)"]
-    table = Table(title=f"MMedBench — {results['model']['model']} ({results['config']['mode']})")
+    table = Table(title=f"MMedBench — {results['model']['model']} ({results['config']['mode']}, protocol "
+                        f"{protocol_of(results)['name']})")
     for col in ("Language", "n", "Accuracy %", "95% CI", "Invalid %", "MMed-Llama 3 (paper)"):
         table.add_column(col, justify="left" if col == "Language" else "right")
     for row in summary_rows(results):

@@ -58,14 +58,24 @@ def pick_device(device: str | None = None) -> torch.device:
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """Resolve ``auto`` to bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    """Resolve ``auto`` to bf16 on GPUs with native support, fp16 on other GPUs, fp32 on CPU."""
     if dtype not in _DTYPES:
         raise BackendError(f"unknown dtype {dtype!r}; expected one of {', '.join(_DTYPES)}")
     if dtype != "auto":
         return _DTYPES[dtype]
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_bf16() else torch.float16
     return torch.float32
+
+
+def cuda_bf16() -> bool:
+    """True on GPUs with native bf16 (compute capability 8.0+), not on those that only emulate it."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.3 does not count emulation
+        return torch.cuda.is_bf16_supported()
 
 
 def load_model_and_tokenizer(model: str, *, dtype: str = "auto", device: str | None = None,
@@ -94,7 +104,9 @@ def load_model_and_tokenizer(model: str, *, dtype: str = "auto", device: str | N
         except ImportError as exc:
             raise BackendError("--adapter needs peft: pip install 'mmedkit[eval]'") from exc
         lm = PeftModel.from_pretrained(lm, adapter)
-    lm.to(dev).eval()
+    if not any(p.is_meta for p in lm.parameters()):  # meta: FSDP RAM-efficient loading, filled by rank 0
+        lm.to(dev)
+    lm.eval()
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
     return lm, tok, dev, torch_dtype

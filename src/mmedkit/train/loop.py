@@ -28,6 +28,7 @@ import torch
 from mmedkit.train.batches import Collate, Rows, StepPlan, step_batches, target_count, token_nll
 from mmedkit.train.checkpoint import checkpoints, load_checkpoint, save_checkpoint
 from mmedkit.train.config import ConfigError, PretrainData, TrainConfig, TrainSettings, require
+from mmedkit.train.gpu import fsdp_requested, keep_rope_fp32, process_group_kwargs
 from mmedkit.utils import atomic_write_json, atomic_write_text
 
 SUMMARY_FILE = "train_summary.json"
@@ -40,10 +41,12 @@ RESUMABLE_CHANGES = {"train.save_every", "train.keep_checkpoints", "train.eval_e
 
 
 def resolve_mixed_precision(setting: str) -> str:
-    """``auto`` -> bf16 on GPUs that support it, else no (fp32)."""
+    """``auto`` -> bf16 on GPUs with native bf16, else no (fp32)."""
+    from mmedkit.models.hf import cuda_bf16
+
     if setting != "auto":
         return setting
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return "bf16" if cuda_bf16() else "no"
 
 
 def build_data(cfg: TrainConfig, tokenizer: Any, log: Any) -> Any:
@@ -187,7 +190,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, console: Any = None) -> None:
         from accelerate import Accelerator, PartialState
-        from accelerate.utils import set_seed
+        from accelerate.utils import GradientAccumulationPlugin, set_seed
 
         from mmedkit.models.hf import load_model_and_tokenizer
 
@@ -197,13 +200,16 @@ class Trainer:
         settings = self.settings
 
         # Batch geometry: global batch = micro-batch x processes x accumulation steps.
-        self.world = PartialState().num_processes
+        self.world = PartialState(**process_group_kwargs()).num_processes
         per_pass = settings.micro_batch_size * self.world
         if settings.global_batch_size % per_pass:
             raise ConfigError(f"{cfg.source}: train.global_batch_size ({settings.global_batch_size}) must be a "
                               f"multiple of micro_batch_size x processes ({settings.micro_batch_size} x {self.world})")
         self.accumulation_steps = settings.global_batch_size // per_pass
-        self.accelerator = Accelerator(gradient_accumulation_steps=self.accumulation_steps,
+        # Under FSDP, gradients are reduce-scattered after every micro-batch: an unsharded gradient
+        # accumulated over the micro-batches would cost the memory of a full model copy per GPU.
+        accumulation = GradientAccumulationPlugin(num_steps=self.accumulation_steps, sync_each_batch=fsdp_requested())
+        self.accelerator = Accelerator(gradient_accumulation_plugin=accumulation,
                                        mixed_precision=resolve_mixed_precision(settings.mixed_precision))
         if self.accelerator.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -233,7 +239,11 @@ class Trainer:
 
         cfg, settings = self.cfg, self.settings
         model.config.use_cache = False
-        if settings.gradient_checkpointing:
+        keep_rope_fp32(model)
+        fsdp = getattr(self.accelerator.state, "fsdp_plugin", None)
+        if settings.gradient_checkpointing and fsdp is not None:
+            fsdp.activation_checkpointing = True  # FSDP's own, wrapping the decoder layers it shards
+        elif settings.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             if cfg.method == "lora":
                 model.enable_input_require_grads()

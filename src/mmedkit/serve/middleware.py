@@ -30,9 +30,8 @@ class BodyLimit:
             await _refuse(send, 413, f"request body larger than {self.limit} bytes")
             return
         try:
-            async with asyncio.timeout(self.timeout):
-                body = await self._read(receive)
-        except TimeoutError:
+            body = await asyncio.wait_for(self._read(receive), self.timeout)
+        except asyncio.TimeoutError:
             await _refuse(send, 408, f"request body not received within {self.timeout:g} s")
             return
         if body is None:

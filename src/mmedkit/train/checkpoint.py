@@ -3,9 +3,15 @@
 ``accelerate`` writes the model (safetensors), the optimizer and its own RNG file (with FSDP and
 DeepSpeed, in their sharded formats). mmedkit adds, per process, ``rng-<rank>.json`` (Python, NumPy,
 torch CPU and CUDA generators, as plain JSON) and ``trainer_state.json`` (step = data position,
-token counters, scheduler state, the run's config). A checkpoint is written to ``step-N.partial``
+token counters, scheduler state, the run's config) and ``optimizer-<rank>.json`` (a fingerprint of the
+process's optimizer state, checked after loading). A checkpoint is written to ``step-N.partial``
 and renamed when complete, ``trainer_state.json`` last, so a run killed while saving leaves the
 previous checkpoint as the latest one.
+
+Sharded FSDP checkpoints load the optimizer into a template taken from the optimizer itself: a
+never-stepped optimizer has no moments in it, so they would silently restart from zero. The
+optimizer therefore gets its state (a step at learning rate 0) before loading, and the loaded state
+must match the saved fingerprint.
 """
 
 from __future__ import annotations
@@ -53,6 +59,44 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
+def _torch_optimizer(optimizer: Any) -> torch.optim.Optimizer | None:
+    """The ``torch.optim`` optimizer under accelerate's wrapper (None for DeepSpeed's own)."""
+    inner = getattr(optimizer, "optimizer", optimizer)
+    return inner if isinstance(inner, torch.optim.Optimizer) else None
+
+
+def optimizer_fingerprint(optimizer: Any) -> list[list[float]] | None:
+    """Per parameter (in group order): float64 sum and absolute sum of each state tensor, by name."""
+    opt = _torch_optimizer(optimizer)
+    if opt is None:
+        return None
+    out = []
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state.get(p, {})
+            out.append([v for key in sorted(state) for t in [torch.as_tensor(state[key]).double()]
+                        for v in (t.sum().item(), t.abs().sum().item())])
+    return out
+
+
+@torch.no_grad()
+def init_optimizer_state(optimizer: Any) -> None:
+    """Give every trained parameter its optimizer state (zero moments) without changing any weight:
+    one step on zero gradients at learning rate 0."""
+    opt = _torch_optimizer(optimizer)
+    if opt is None or opt.state:
+        return
+    lrs = [g["lr"] for g in opt.param_groups]
+    for group in opt.param_groups:
+        group["lr"] = 0.0
+        for p in group["params"]:
+            p.grad = torch.zeros_like(p)
+    opt.step()
+    for group, lr in zip(opt.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+
+
 def checkpoints(out: Path) -> list[Path]:
     """Complete checkpoints of a run, oldest first."""
     root = out / CHECKPOINTS
@@ -61,7 +105,8 @@ def checkpoints(out: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def save_checkpoint(accelerator: Any, out: Path, step: int, state: dict[str, Any], keep: int) -> Path:
+def save_checkpoint(accelerator: Any, out: Path, step: int, state: dict[str, Any], keep: int,
+                    optimizer: Any = None) -> Path:
     """Write checkpoint ``step`` (all processes call this), then keep only the newest ``keep``."""
     final = out / CHECKPOINTS / f"step-{step:08d}"
     tmp = final.with_name(final.name + ".partial")
@@ -71,6 +116,8 @@ def save_checkpoint(accelerator: Any, out: Path, step: int, state: dict[str, Any
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp), safe_serialization=True)
     atomic_write_json(tmp / f"rng-{accelerator.process_index}.json", rng_state())
+    if (fingerprint := optimizer_fingerprint(optimizer)) is not None:
+        atomic_write_json(tmp / f"optimizer-{accelerator.process_index}.json", fingerprint)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_json(tmp / STATE_FILE, state)
@@ -82,13 +129,26 @@ def save_checkpoint(accelerator: Any, out: Path, step: int, state: dict[str, Any
     return final
 
 
-def load_checkpoint(accelerator: Any, path: Path) -> dict[str, Any]:
+def load_checkpoint(accelerator: Any, path: Path, optimizer: Any = None) -> dict[str, Any]:
     """Restore model, optimizer and RNG from ``path``; return its trainer state."""
     state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
     if state.get("world_size") != accelerator.num_processes:
         raise RuntimeError(f"{path} was written by {state.get('world_size')} processes and this run has "
                            f"{accelerator.num_processes}; resume with the same number of processes")
+    init_optimizer_state(optimizer)
     accelerator.load_state(str(path))
+    _check_optimizer(path / f"optimizer-{accelerator.process_index}.json", optimizer)
     rng = path / f"rng-{accelerator.process_index}.json"
     set_rng_state(json.loads(rng.read_text(encoding="utf-8")))
     return state
+
+
+def _check_optimizer(saved: Path, optimizer: Any) -> None:
+    """The loaded optimizer state must be the one saved (moments included)."""
+    now = optimizer_fingerprint(optimizer)
+    if now is None or not saved.is_file():
+        return
+    if json.dumps(now) != json.dumps(json.loads(saved.read_text(encoding="utf-8"))):  # NaN-safe comparison
+        empty = not any(now)
+        raise RuntimeError(f"{saved.parent}: the optimizer state was not restored "
+                           f"({'it is empty' if empty else 'it differs from the saved one'})")

@@ -274,7 +274,7 @@ class Trainer:
         found = checkpoints(self.out)
         if not found:
             return
-        saved = load_checkpoint(self.accelerator, found[-1])
+        saved = load_checkpoint(self.accelerator, found[-1], self.optimizer)
         _check_resume(found[-1], saved["identity"], self.identity)
         self.scheduler.load_state_dict(saved["scheduler"])
         self.counters = _Counters(step=saved["step"], useful_before=saved["useful_tokens"],
@@ -396,7 +396,8 @@ class Trainer:
                 # Checkpoint every save_every steps, at the end, and before stopping early.
                 halt = self._agree(stop.set) or (stop_after is not None and stop_after <= counters.step < total)
                 if counters.step % settings.save_every == 0 or halt or counters.step == total:
-                    save_checkpoint(self.accelerator, self.out, counters.step, self.state(), settings.keep_checkpoints)
+                    save_checkpoint(self.accelerator, self.out, counters.step, self.state(), settings.keep_checkpoints,
+                                    self.optimizer)
                 if halt:
                     tracker.print(f"stopped after step {counters.step} of {total}; checkpoint saved: rerun the "
                                   "same command to resume")

@@ -17,7 +17,7 @@ from server_process import free_port
 
 from mmedkit.serve.backends import LocalBackend
 from mmedkit.serve.engine import GenerationStats, GenParams
-from mmedkit.serve.middleware import BodyLimit
+from mmedkit.serve.middleware import BodyLimit, InFlightLimit
 from mmedkit.serve.safety import SafetyPolicy
 from mmedkit.serve.settings import default_allowed_hosts
 from mmedkit.serve.upstream import UpstreamBackend, discover_model, redact
@@ -166,3 +166,38 @@ def test_a_body_that_never_ends_is_refused_with_408() -> None:
                                   'see https://example.es/salud/tos?lang=es my throat hurts'])
 def test_markup_does_not_decide_the_language(policy: SafetyPolicy, text: str) -> None:
     assert policy.detect_language(text, "es") == "en"
+
+
+def test_requests_in_progress_are_bounded_but_healthz_always_answers() -> None:
+    async def scenario() -> list[int]:
+        release = asyncio.Event()
+
+        async def app(scope: dict, receive: Callable, send: Callable) -> None:
+            if scope["path"] != "/healthz":
+                await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        limited = InFlightLimit(app, limit=2)
+        statuses: list[int] = []
+
+        async def call(path: str) -> None:
+            async def receive() -> dict:
+                return {"type": "http.request", "body": b""}
+
+            async def send(msg: dict) -> None:
+                if msg["type"] == "http.response.start":
+                    statuses.append(msg["status"])
+
+            await limited({"type": "http", "path": path, "method": "POST", "headers": []}, receive, send)
+
+        held = [asyncio.ensure_future(call("/v1/chat/completions")) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        await call("/v1/chat/completions")  # over the limit: refused at once
+        await call("/healthz")
+        release.set()
+        await asyncio.gather(*held)
+        await call("/v1/chat/completions")
+        return statuses
+
+    assert asyncio.run(scenario()) == [429, 200, 200, 200, 200]

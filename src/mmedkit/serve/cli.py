@@ -134,4 +134,4 @@ def serve(
 
     log.info("chat page at http://%s:%d/  API at http://%s:%d/v1", host, port, host, port)
     uvicorn.run(service, host=host, port=port, log_level=log_level.lower(), server_header=False,
-                timeout_graceful_shutdown=5, limit_concurrency=256)
+                timeout_graceful_shutdown=5, limit_concurrency=4 * config.max_in_flight)

@@ -1,4 +1,5 @@
-"""ASGI middleware around every route: body size limit, security headers, CORS and the ``Host`` check."""
+"""ASGI middleware around every route: body size and time limits, requests in progress, security headers, CORS
+and the ``Host`` check."""
 
 from __future__ import annotations
 
@@ -67,6 +68,30 @@ async def _refuse(send: Send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": resp.body})
 
 
+class InFlightLimit:
+    """At most ``limit`` requests in progress (reading, waiting or answering); more get 429 at once, so that
+    slow or idle clients cannot lock everyone out. ``/healthz`` always passes."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            resp = error_response(429, f"too many requests in progress (limit {self.limit})", "rate_limit_error",
+                                  headers={"Retry-After": "1", "Connection": "close"})
+            await resp(scope, receive, send)
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
 class SecurityHeaders:
     """Adds CSP, nosniff, no-referrer and no-store (except for static files) to every response."""
 
@@ -93,8 +118,10 @@ class SecurityHeaders:
 
 
 def add_middleware(app: FastAPI, config: ServeConfig) -> None:
-    """Body limit, security headers, CORS (only for named origins) and Host check, innermost first."""
+    """Body limit, requests in progress, security headers, CORS (only for named origins) and Host check,
+    innermost first."""
     app.add_middleware(BodyLimit, limit=config.max_body_bytes, timeout=config.body_timeout)
+    app.add_middleware(InFlightLimit, limit=config.max_in_flight)
     app.add_middleware(SecurityHeaders)
     if config.cors_origins:
         from starlette.middleware.cors import CORSMiddleware

@@ -20,6 +20,8 @@ class ServeConfig:
     max_body_bytes: int = 64 * 1024
     body_timeout: float = 10.0
     """Seconds a client has to send its whole request body; then 408 (slow senders hold connections)."""
+    max_in_flight: int = 256
+    """Requests in progress at once (reading, waiting, answering); more get 429 (``/healthz`` always answers)."""
     max_messages: int = 40
     max_message_chars: int = 8000
     max_tokens: int = 512

@@ -73,8 +73,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict
 
 
 def test_reference_run_scores_100_and_wrong_items_score_lower(runs: dict[str, Path]) -> None:
-    ref = score_run(runs["reference"], items=load_benchmark("demo"))  # as the engine calls it, with its items
-    assert ref["counts"] == {"samples": 6 * LIMIT, "no_reference": 0, "not_human_checked": 0, "scored": 6 * LIMIT}
+    ref = score_run(runs["reference"], RationaleConfig(human_checked_only=False), items=load_benchmark("demo"))
+    checked = ref["counts"]["human_checked"]
+    assert ref["counts"] == {"samples": 6 * LIMIT, "no_reference": 0, "not_human_checked": 0, "scored": 6 * LIMIT,
+                             "human_checked": checked}
     assert list(ref["per_language"]) == ["en", "zh", "ja", "fr", "ru", "es"]
     for key in ("bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-L"):
         assert ref["average"][key] == 100.0
@@ -85,6 +87,15 @@ def test_reference_run_scores_100_and_wrong_items_score_lower(runs: dict[str, Pa
     assert sum(row["rouge-1"] > 0 for row in shuffled["per_language"].values()) >= 4
     assert 0 < shuffled["average"]["bleu-1"] < 30
     assert shuffled["segmenters"]["zh"].startswith("jieba") and shuffled["segmenters"]["ja"].startswith("janome")
+
+
+def test_human_checked_only_by_default_when_the_data_marks_them(runs: dict[str, Path]) -> None:
+    summary = score_run(runs["reference"], items=load_benchmark("demo"))  # as the engine calls it
+    assert summary["config"]["human_checked_only"] and summary["config"]["human_checked_only_default"]
+    assert summary["counts"]["scored"] == summary["counts"]["human_checked"] > 0
+    assert summary["counts"]["not_human_checked"] == 6 * LIMIT - summary["counts"]["human_checked"]
+    assert "study script 'BLEU-1'" in summary["labels"].get("study_bleu", "study script 'BLEU-1'")
+    assert "42-49" in summary["definitions"]["readings"]
 
 
 def test_writes_files_and_updates_results(runs: dict[str, Path]) -> None:
@@ -105,7 +116,8 @@ def test_writes_files_and_updates_results(runs: dict[str, Path]) -> None:
 def test_bertscore_in_a_run_and_the_cli(runs: dict[str, Path], tmp_path: Path) -> None:
     bert = build_tiny_bert(tmp_path / "bert")
     result = CliRunner().invoke(app, ["rationale", str(runs["reference"]), str(runs["shuffled"]),
-                                      "--bertscore-model", str(bert), "--rescale", "auto", "--device", "cpu"])
+                                      "--bertscore-model", str(bert), "--rescale", "auto", "--device", "cpu",
+                                      "--no-human-checked-only"])  # every reference: two per language at least
     assert result.exit_code == 0, result.output
     ref = json.loads((runs["reference"] / "rationale.json").read_text(encoding="utf-8"))
     shuf = json.loads((runs["shuffled"] / "rationale.json").read_text(encoding="utf-8"))

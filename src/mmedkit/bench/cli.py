@@ -274,8 +274,9 @@ def bench_validate(
 def bench_rationale(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run folder(s) made by `mmed bench run --mode generate "
                                                         "--rationale`.")],
-    human_checked_only: Annotated[bool, typer.Option(help="Only items whose reference rationale passed human "
-                                                          "checking (as the study reports).")] = False,
+    human_checked_only: Annotated[bool | None, typer.Option(help="Only items whose reference rationale passed human "
+                                                                 "checking, as the study reports (default: on when "
+                                                                 "the data marks them).")] = None,
     bertscore_model: Annotated[str | None, typer.Option(help="BERTScore encoder: local folder or hub id (the "
                                                              "study: bert-base-multilingual-cased). Default: none.")]
     = None,

@@ -1,9 +1,11 @@
 """Rationale metrics of a finished run: per item, per language and averaged over languages.
 
-Only items with a reference rationale count (``human_checked_only`` further keeps those whose
-rationale passed human checking, as the study does). Writes ``rationale.json`` (definitions,
-segmenters, per-language and average tables), ``rationale_samples.jsonl`` (per item) and
-``rationale.md`` next to the run, and adds the summary to its results.json under ``rationale``.
+Only items with a reference rationale count. ``human_checked_only`` further keeps those whose
+rationale passed human checking, as the study reports (1,136 items on MMedBench); by default (None) it is
+on whenever the data carries ``human_checked`` marks, and the counts say how many were kept.
+Writes ``rationale.json`` (definitions, segmenters, per-language and average tables),
+``rationale_samples.jsonl`` (per item) and ``rationale.md`` next to the run, and adds the summary to
+its results.json under ``rationale``.
 """
 
 from __future__ import annotations
@@ -33,9 +35,13 @@ RATIONALE_SAMPLES = "rationale_samples.jsonl"
 RATIONALE_MD = "rationale.md"
 LABELS = {**{f"bleu-{n}": f"BLEU-{n}" for n in BLEU_ORDERS}, "rouge-1": "ROUGE-1", "rouge-2": "ROUGE-2",
           "rouge-L": "ROUGE-L", "bertscore-P": "BERTScore P", "bertscore-R": "BERTScore R",
-          "bertscore-F1": "BERTScore F1", "study_bleu": "study 'BLEU-1' (=BLEU-4)",
-          "study_rouge": "study 'ROUGE-1' (=ROUGE-L)"}
+          "bertscore-F1": "BERTScore F1", "study_bleu": "study script 'BLEU-1' (=cumulative BLEU-4)",
+          "study_rouge": "study script 'ROUGE-1' (=ROUGE-L F)"}
 DEFINITIONS = {
+    "readings": "two readings of the study's BLEU/ROUGE, neither settled: its released script's (study_bleu, "
+                "study_rouge: what metrics/rationale_similarity.py computes under the names BLEU-1 / ROUGE-1) and "
+                "its leaderboard's (BLEU-1..4, ROUGE-1/2/L, as SubmissionTutorial.md asks). The published BLEU "
+                "values (about 42-49) look like unigram BLEU (BLEU-1), not the script's cumulative BLEU-4",
     "bleu-N": "sentence BLEU with n-gram orders 1..N on the segmented, case-folded tokens (effective order, "
               "smoothing as recorded), equal to sacrebleu with tokenize='none' on the same tokens",
     "rouge-N / rouge-L": "F1 of clipped n-gram overlap / of the longest common subsequence on the same tokens, "
@@ -49,7 +55,8 @@ DEFINITIONS = {
 class RationaleConfig:
     """How rationale metrics are computed."""
 
-    human_checked_only: bool = False
+    human_checked_only: bool | None = None
+    """Only human-checked references; None: on when the data carries human_checked marks."""
     casefold: bool = True
     smoothing: str = "exp"
     study: bool = True
@@ -139,12 +146,17 @@ def score_run(run_dir: str | os.PathLike[str], cfg: RationaleConfig | None = Non
     run.require_generated()
     by_id = run_items(run, items)
     selected: list[tuple[dict[str, Any], Item]] = []
-    counts = {"samples": len(run.samples), "no_reference": 0, "not_human_checked": 0}
+    run_its = [by_id[s["id"]] for s in run.samples]
+    counts = {"samples": len(run.samples), "no_reference": 0, "not_human_checked": 0,
+              "human_checked": sum(bool(it.rationale and it.human_checked) for it in run_its)}
+    checked_only = cfg.human_checked_only
+    if checked_only is None:
+        checked_only = any(it.human_checked is not None for it in run_its)
     for s in run.samples:
         it = by_id[s["id"]]
         if not it.rationale:
             counts["no_reference"] += 1
-        elif cfg.human_checked_only and not it.human_checked:
+        elif checked_only and not it.human_checked:
             counts["not_human_checked"] += 1
         else:
             selected.append((s, it))
@@ -155,7 +167,8 @@ def score_run(run_dir: str | os.PathLike[str], cfg: RationaleConfig | None = Non
             for (s, it), (_, hyp, _), sc in zip(selected, pairs, scores, strict=True)]
     keys = list(scores[0]) if scores else []
     summary = {
-        "config": asdict(cfg),
+        "config": {**asdict(cfg), "human_checked_only": checked_only,
+                   "human_checked_only_default": cfg.human_checked_only is None},
         "counts": {**counts, "scored": len(rows)},
         "segmenters": {c: get_language(c).segmenter_name for c in dict.fromkeys(r["language"] for r in rows)},
         "metrics": keys,
@@ -188,7 +201,8 @@ def rationale_blocks(summary: dict[str, Any], *, title: str, level: int = 1) -> 
     return [
         doc.Heading(f"Rationale metrics: {title}", level),
         doc.Para(f"{c['scored']} items with a reference rationale scored"
-                 f"{' (human-checked only)' if summary['config']['human_checked_only'] else ''}; "
+                 f"{' (human-checked only, as the study reports)' if summary['config']['human_checked_only'] else ''}"
+                 f"; {c.get('human_checked', '–')} human-checked; "
                  f"{c['no_reference']} without reference, {c['not_human_checked']} not human-checked left out. "
                  "Scores in %, mean over items; Average = mean over languages."),
         doc.Table(["Language", "n", "empty", *(labels[k] for k in keys)], rows, frozenset({len(rows) - 1})),

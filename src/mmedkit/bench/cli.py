@@ -1,7 +1,8 @@
 """``mmed bench``: evaluate models on MMedBench-style QA, build suites from their sources, score rationales.
 
 Commands: ``run``, ``import``, ``build``, ``list``, ``overlap``, ``validate`` (multiple-choice accuracy and the
-benchmark data) and ``rationale``, ``judge``, ``report`` (rationale metrics, LLM-as-judge ranking, reports).
+benchmark data), ``export`` (leaderboard files) and ``rationale``, ``judge``, ``report`` (rationale metrics,
+LLM-as-judge ranking, reports).
 """
 
 from __future__ import annotations
@@ -268,6 +269,28 @@ def bench_validate(
             say("  skipped", "yellow", line)
     if bad:
         raise typer.Exit(code=1)
+
+
+@app.command("export")
+def bench_export(
+    run_dirs: Annotated[list[Path], typer.Argument(help="A multiple-choice run, a rationale run (scored by `mmed "
+                                                        "bench rationale`), or one of each.")],
+    format: Annotated[str, typer.Option("--format", help="mmedbench-leaderboard (the files of the study's "
+                                                         "SubmissionTutorial.md)")] = "mmedbench-leaderboard",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN_DIR/leaderboard of the first run).")]
+    = None,
+) -> None:
+    """Write a run's results in a submission format."""
+    from mmedkit.bench.export import FORMATS, export_leaderboard
+
+    with handle_errors(KeyError):
+        if format not in FORMATS:
+            raise ValueError(f"unknown export format {format!r}; expected one of {', '.join(FORMATS)}")
+        written, notes = export_leaderboard(run_dirs, out or run_dirs[0] / "leaderboard")
+    for path in written:
+        console.print(f"wrote {path}")
+    for note in notes:
+        say("note", "cyan", note, stream=console)
 
 
 @app.command("rationale")

@@ -63,7 +63,7 @@ def bench_run(
 ) -> None:
     """Evaluate a model on MMedBench-style multiple-choice QA."""
     from mmedkit.bench.engine import STUDY_MAX_NEW_TOKENS, RunConfig, run_benchmark
-    from mmedkit.bench.report import console_table
+    from mmedkit.bench.report import SCORING_NAMES, console_table
 
     with handle_errors(KeyError, interrupted="finished items are cached; rerun the same command to resume."):
         mode = mode or ("generate" if rationale or protocol == "study" else "loglikelihood")
@@ -85,6 +85,11 @@ def bench_run(
             return
         results = run_benchmark(cfg, out, console=console, show_progress=progress)
     console.print(console_table(results))
+    for key, name in SCORING_NAMES.items():
+        if key != "metrics" and key in results:
+            o = results[key]["overall"]
+            say(name, "cyan", f"macro accuracy {o['macro_accuracy']}%, invalid {o['invalid_rate']}% (beside the "
+                              "strict headline, not part of it)", stream=console)
     for line in results["data"]["skipped"]:
         say("skipped", "yellow", line)
     console.print(f"results: {out / 'results.json'}  summary: {out / 'summary.md'}")

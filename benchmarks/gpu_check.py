@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -121,9 +122,13 @@ def child(args: argparse.Namespace) -> None:
     cfg.model, cfg.out = args.model, args.out
     trainer = Trainer(cfg)
     seen: dict[str, Any] = {}
+
+    def record(module: Any, args: Any) -> None:
+        seen.setdefault("rope_dtype", str(module.inv_freq.dtype))
+
     for module in trainer.model.modules():
         if isinstance(getattr(module, "inv_freq", None), torch.Tensor):
-            module.register_forward_pre_hook(lambda m, a: seen.setdefault("rope_dtype", str(m.inv_freq.dtype)))
+            module.register_forward_pre_hook(record)
     resumed_from = None
     if args.resume:
         trainer.resume()  # raises when the optimizer state is not the saved one
@@ -164,7 +169,10 @@ def launch(model: Path, corpus: Path, out: Path, report_file: Path, *, fsdp: boo
     cmd += ["--resume"] if resume else []
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240)
     if done.returncode:
-        raise RuntimeError(f"exit {done.returncode}: {(done.stderr or done.stdout)[-1500:]}")
+        errors = [x for x in (done.stderr + done.stdout).splitlines()
+                  if re.match(r"^[\w.]+(Error|Exception)\b", x) and "CalledProcessError" not in x]
+        raise RuntimeError(f"exit {done.returncode}: {errors[-1] if errors else 'see the output above'}\n"
+                           f"{done.stderr[-3000:]}")
     return json.loads(report_file.read_text(encoding="utf-8"))
 
 
@@ -181,7 +189,7 @@ def fsdp_items(model: Path, work: Path, fsdp: bool) -> None:
         cut = launch(model, corpus, work / "cut", work / "cut.json", fsdp=fsdp, stop_after=3)
         resumed = launch(model, corpus, work / "cut", work / "resumed.json", fsdp=fsdp, resume=True)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        report(f"{label} pretrain with stop and resume", "FAIL", str(exc).strip().splitlines()[-1][:300])
+        report(f"{label} pretrain with stop and resume", "FAIL", str(exc).splitlines()[0][:300])
         print(str(exc)[-3000:], file=sys.stderr)
         return
     a, b = load_file(str(work / "whole" / "model.safetensors")), load_file(str(work / "cut" / "model.safetensors"))

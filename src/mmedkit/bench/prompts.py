@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+from mmedkit.alpaca import PREAMBLE_INPUT
 from mmedkit.answer_format import ANSWER_PREFIX, ANSWER_SUFFIX
 from mmedkit.bench.items import Item, format_answer
 from mmedkit.languages import get_language
@@ -27,8 +28,6 @@ from mmedkit.models.base import LoglikelihoodRequest, Message, Prompt
 
 FORMATS = ("study", "chat")
 
-_PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further "
-             "context. Write a response that appropriately completes the request.")
 _QUESTION_TAIL = "Which of the following is the best treatment for this patient?"
 
 
@@ -80,7 +79,7 @@ def target(item: Item, rationale: bool) -> str:
 
 
 def _study_prompt(item: Item, rationale: bool, training: bool = False) -> str:
-    return (f"{_PREAMBLE}\n\n### Instruction:\n{instruction(item.language, rationale, training)}\n\n"
+    return (f"{PREAMBLE_INPUT}\n\n### Instruction:\n{instruction(item.language, rationale, training)}\n\n"
             f"### Input:\n{question_block(item)}\n\n### Response:")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from mmedkit.alpaca import render_messages
 from mmedkit.models.base import (
     BackendError,
     GenerationRequest,
@@ -147,11 +148,12 @@ def _make_cache(kv: KV, config: Any) -> Any:
 
 def render_prompt(tokenizer: Any, name: str, prompt: Prompt, suffix: str = "") -> tuple[str, bool]:
     """Prompt as text, and whether tokenizer special tokens (BOS) should still be added: not for chat
-    messages, whose rendered template already starts with them."""
+    messages, whose rendered template already starts with them. Without a chat template, messages are
+    rendered with the study's Alpaca prompt (:func:`mmedkit.alpaca.render_messages`)."""
     if isinstance(prompt, str):
         return prompt + suffix, True
-    if not getattr(tokenizer, "chat_template", None):
-        raise BackendError(f"model {name!r} has no chat template; use --format study")
+    if not getattr(tokenizer, "chat_template", None):  # a base model: the study's Alpaca prompt
+        return render_messages(prompt) + suffix, True
     return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) + suffix, False
 
 

@@ -16,9 +16,9 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from mmedkit.models.base import Message
 
-MAX_STOP_STRINGS = 16
-"""Most stop strings one request may give (each costs work on every generated token)."""
-MAX_STOP_CHARS = 200
+MAX_STOP_STRINGS = 8
+"""Most stop strings one request may give (each is matched against the whole vocabulary: thousands take minutes)."""
+MAX_STOP_CHARS = 64
 """Longest stop string."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from mmedkit.alpaca import FORMAT_NAME as ALPACA_FORMAT
 from mmedkit.models.base import Message
 from mmedkit.models.tiny import TINY_NOTICE
 from mmedkit.serve.engine import GenerationStats, GenParams, LocalEngine
@@ -34,6 +35,8 @@ class ChatBackend(ABC):
     model_id: str
     notice: str | None = None
     slots: int = 1
+    prompt_format: str = "chat template"
+    """How chat messages reach the model (``/v1/models`` and the page say it)."""
 
     @abstractmethod
     def stream(self, messages: list[Message], params: GenParams, stats: GenerationStats) -> AsyncIterator[str]:
@@ -55,6 +58,8 @@ class LocalBackend(ChatBackend):
         self.model_id = model_id or engine.model.name
         self.notice = notice
         self.slots = 1
+        if not getattr(engine.model.tokenizer, "chat_template", None):
+            self.prompt_format = ALPACA_FORMAT
 
     async def stream(self, messages: list[Message], params: GenParams, stats: GenerationStats) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()

@@ -215,6 +215,8 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "mmedkit"
+    prompt_format: str = "chat template"
+    """``chat template``, or the study's Alpaca prompt for a model saved without one."""
 
 
 class ModelList(BaseModel):

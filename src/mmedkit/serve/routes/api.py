@@ -23,7 +23,8 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 
 @router.get("/models")
 async def models(service: ServiceDep) -> ModelList:
-    return ModelList(data=[ModelCard(id=service.model, created=service.started)])
+    return ModelList(data=[ModelCard(id=service.model, created=service.started,
+                                     prompt_format=service.backend.prompt_format)])
 
 
 @router.post("/chat/completions", response_model=None)

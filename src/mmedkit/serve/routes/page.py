@@ -29,7 +29,8 @@ async def page_config(service: ServiceDep) -> dict[str, Any]:
 def page_settings(service: Service) -> dict[str, Any]:
     """What the page shows and enforces before sending."""
     config, policy = service.config, service.policy
-    return {"model": service.model, "notice": service.backend.notice, "auth_required": config.api_key is not None,
+    return {"model": service.model, "prompt_format": service.backend.prompt_format,
+            "notice": service.backend.notice, "auth_required": config.api_key is not None,
             "languages": [{"code": c, "name": lang.native_name} for c, lang in LANGUAGES.items()],
             "ui": service.ui, "disclaimers": {c: policy.disclaimer(c) for c in LANGUAGES} if policy else {},
             "safety": policy is not None,

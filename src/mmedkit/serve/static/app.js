@@ -232,7 +232,8 @@ async function init() {
     localStorage.setItem("mmed-lang", state.lang);
     applyLanguage();
   });
-  $("model-name").textContent = state.config.model;
+  $("model-name").textContent = state.config.prompt_format === "chat template" || !state.config.prompt_format
+    ? state.config.model : `${state.config.model} (${state.config.prompt_format})`;
   $("key-row").hidden = !state.config.auth_required;
   $("prompt").maxLength = state.config.limits.max_message_chars;
   $("form").addEventListener("submit", (e) => {

@@ -193,11 +193,16 @@ def fsdp_items(model: Path, work: Path, fsdp: bool) -> None:
         print(str(exc)[-3000:], file=sys.stderr)
         return
     a, b = load_file(str(work / "whole" / "model.safetensors")), load_file(str(work / "cut" / "model.safetensors"))
+    base = load_file(str(model / "model.safetensors"))
     worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    moved = max((a[k].float() - base[k].float()).abs().max().item() for k in a)
+    # CUDA kernels with atomic adds (embedding backward) are not bit-reproducible: allow 0.1% of the update.
     check(f"{label} pretrain: stopped + resumed run reaches the uninterrupted weights",
-          cut["summary"].get("step") == 3 and resumed["resumed_from"] == 3 and a.keys() == b.keys() and worst < 1e-5,
+          cut["summary"].get("step") == 3 and resumed["resumed_from"] == 3 and a.keys() == b.keys()
+          and moved > 0 and worst <= 1e-3 * moved,
           f"stopped at {cut['summary'].get('step')}, resumed from {resumed['resumed_from']}, max |weight "
-          f"difference| {worst:.2e} ({whole['distributed_type']}, mixed precision {whole['mixed_precision']})")
+          f"difference| {worst:.2e} for updates up to {moved:.2e} ({whole['distributed_type']}, mixed precision "
+          f"{whole['mixed_precision']})")
     check("resume restores the optimizer moments (issue item 4)",
           resumed["optimizer_after_resume"] == resumed["optimizer_parameters"] > 0,
           f"{resumed['optimizer_after_resume']} of {resumed['optimizer_parameters']} parameters with a restored "

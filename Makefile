@@ -33,10 +33,22 @@ $(VENV)/.stamp-demo: $(VENV)/.stamp-base
 demo: $(VENV)/.stamp-demo
 	$(OFFLINE) $(VENV)/bin/mmed demo
 
-test: $(VENV)/.stamp-test
+# System tools of the browser and OCR tests (Chromium, Tesseract 5 + six language packs): installed once when
+# this is root with apt-get; otherwise say what will be skipped and why. Idempotent: the scripts check first.
+$(VENV)/.stamp-system: $(VENV)/.stamp-test
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		PYTHON=$(PY) bash tests/browser_setup.sh || echo "SKIPPING the browser test: Chromium could not be installed"; \
+		bash tests/ocr_setup.sh >/dev/null || echo "SKIPPING the OCR tests: Tesseract could not be installed"; \
+	else \
+		echo "SKIPPING browser and OCR tests unless Chromium and Tesseract are present: installing them needs root"; \
+		echo "  and apt-get (run tests/browser_setup.sh and tests/ocr_setup.sh as root)"; \
+	fi
+	touch $@
+
+test: $(VENV)/.stamp-system
 	$(OFFLINE) $(PY) -m pytest
 
-test-fast: $(VENV)/.stamp-test
+test-fast: $(VENV)/.stamp-system
 	$(OFFLINE) $(PY) -m pytest -m "not slow"
 
 lint: $(VENV)/.stamp-test

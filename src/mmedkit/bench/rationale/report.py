@@ -20,7 +20,7 @@ from mmedkit.bench.rationale.runs import Run, load_run, run_labels
 from mmedkit.bench.rationale.scoring import LABELS, RATIONALE_JSON
 from mmedkit.bench.report import _fmt, summary_rows
 from mmedkit.languages import LANGUAGES
-from mmedkit.reference import MMEDBENCH_ACCURACY
+from mmedkit.reference import MMEDBENCH_ACCURACY, reference_notes
 from mmedkit.utils import atomic_write_text
 
 REPORT_HTML = "report.html"
@@ -63,6 +63,7 @@ def _accuracy_section(runs: list[Run], names: list[str], charts: dict[str, str])
         doc.Para("Published columns: accuracies reported by Qiu et al., Nature Communications 2024 (full MMedBench "
                  "test set; fine-tuned models, GPT-4 zero-shot). They are context, not a like-for-like comparison, "
                  "unless a run used the same data and setting. Intervals: 95% bootstrap."),
+        doc.Bullets(reference_notes()),
     ]
     if "accuracy" in charts:
         blocks.append(doc.Image(charts["accuracy"] + ".svg", charts["accuracy"] + ".png", "accuracy per language"))

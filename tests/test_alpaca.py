@@ -28,3 +28,13 @@ def test_hf_backend_renders_messages_without_a_chat_template(tiny_model_dir) -> 
     tok.chat_template = None
     msgs = [{"role": "user", "content": "Fever?"}]
     assert render_prompt(tok, "base", msgs) == (PROMPT_NO_INPUT.format(instruction="Fever?"), True)
+
+
+def test_chat_format_on_a_base_model_is_the_study_prompt_byte_for_byte() -> None:
+    from mmedkit.bench.loader import load_benchmark
+    from mmedkit.bench.prompts import PromptConfig, build_prompt
+
+    for item in load_benchmark("demo", limit=2):
+        for rationale in (False, True):
+            chat = build_prompt(item, PromptConfig(format="chat", rationale=rationale))
+            assert render_messages(chat) == build_prompt(item, PromptConfig(rationale=rationale))

@@ -17,7 +17,7 @@ BAD_CONFIGS = [
      r"c\.yaml:4: inputs\[0\]\.globb: unknown setting \(known in inputs\[0\]: format, glob, "),
     ("inputs: [{glob: '*.jsonl'}]\noutput: out\n", r"c\.yaml:1: inputs\[0\]\.path: required setting is missing"),
     ("inputs: [{path: data, format: csv}]\noutput: out\n",
-     r"c\.yaml:1: inputs\[0\]\.format: expected one of jsonl, parquet, pdf, html, warc, got 'csv'"),
+     r"c\.yaml:1: inputs\[0\]\.format: expected one of jsonl, parquet, pdf, html, warc, text, got 'csv'"),
     ("inputs: [{path: data, language: xx}]\noutput: out\n",
      r"c\.yaml:1: inputs\[0\]\.language: .*unknown language 'xx'"),
     ("inputs: [{path: data, format: pdf, options: {dpii: 3}}]\noutput: out\n",

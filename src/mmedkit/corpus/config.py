@@ -6,7 +6,7 @@ Layout (see ``corpus/recipes/demo.yaml`` and ``mmedc.yaml``)::
     inputs:                       # JSONL or Parquet with a text column; local or fsspec paths (s3://, hf://)
       - path: ../shared/data/corpus_dev
         glob: "*.jsonl"           # optional; a file path reads that file
-        format: jsonl             # jsonl | parquet | pdf | html | warc (default: from the file names)
+        format: jsonl             # jsonl | parquet | pdf | html | warc | text (default: from the file names)
         options: {}               # reader options of pdf/html/warc inputs (INPUT_OPTIONS; see corpus/pdf.py, web.py)
         text_key: text
         id_key: id
@@ -26,7 +26,8 @@ Layout (see ``corpus/recipes/demo.yaml`` and ``mmedc.yaml``)::
 Relative local paths are resolved against the working directory. An input path ending in ``.jsonl``,
 ``.json``, ``.parquet`` or a compression suffix is read as one file; any other path as a folder.
 A folder of PDFs, saved HTML pages or WARC files needs ``format: pdf | html | warc`` (or a glob such
-as ``"*.pdf"`` that names the kind). A setting left empty (``null``) takes its default. A config may
+as ``"*.pdf"`` that names the kind); ``format: text`` reads plain-text files, one document per file.
+A setting left empty (``null``) takes its default. A config may
 start from a shipped recipe or another file (``extends: demo``), and ``KEY=VALUE`` overrides apply last
 (see :mod:`mmedkit.config`).
 """
@@ -51,13 +52,13 @@ __all__ = ["EXECUTORS", "INPUT_FORMATS", "INPUT_OPTIONS", "RECIPES", "STEP_ORDER
 
 STEP_ORDER = ("language_id", "medical_keywords", "quality", "exact_dedup", "near_dedup")
 EXECUTORS = ("local", "ray", "slurm")
-INPUT_FORMATS = ("jsonl", "parquet", "pdf", "html", "warc")
+INPUT_FORMATS = ("jsonl", "parquet", "pdf", "html", "warc", "text")
 INPUT_OPTIONS: dict[str, tuple[str, ...]] = {
     "pdf": ("dpi", "min_chars", "pages_per_document", "matter", "page_range", "ocr", "lid_backend"),
     "html": ("include", "exclude", "sites"),
     "warc": ("include", "exclude", "sites"),
 }
-_FORMAT_SUFFIXES = {".parquet": "parquet", ".pdf": "pdf", ".warc": "warc", ".htm": "html"}
+_FORMAT_SUFFIXES = {".parquet": "parquet", ".pdf": "pdf", ".warc": "warc", ".htm": "html", ".txt": "text"}
 
 
 def _one_of(*choices: str, say: str = "") -> AfterValidator:

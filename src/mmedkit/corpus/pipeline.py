@@ -40,7 +40,8 @@ from mmedkit.corpus.config import CorpusConfig, InputSpec
 from mmedkit.errors import ConfigError
 
 PLAN_FILE = "plan.json"
-_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".gz", ".zst", ".bz2", ".xz", ".pdf", ".warc", ".html", ".htm")
+_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".gz", ".zst", ".bz2", ".xz", ".pdf", ".warc", ".html", ".htm",
+                  ".txt")
 CONFIG_FILE = "config.json"
 
 
@@ -63,7 +64,7 @@ def _jsonl(folder: str, filename: str, compression: str | None = "gzip") -> Json
 
 
 def _reader(spec: InputSpec, malformed: DiskWriter) -> PipelineStep:
-    from mmedkit.corpus.readers import TolerantJsonlReader, TolerantParquetReader
+    from mmedkit.corpus.readers import TextFileReader, TolerantJsonlReader, TolerantParquetReader
 
     folder, glob = spec.path, spec.glob
     if spec.path.lower().endswith(_FILE_SUFFIXES):  # a single file: read it from its folder
@@ -83,6 +84,9 @@ def _reader(spec: InputSpec, malformed: DiskWriter) -> PipelineStep:
         if glob:
             extra["glob_pattern"] = glob
         return cls(folder, malformed_writer=malformed, default_metadata=meta, **extra, **spec.options)
+    if spec.format == "text":
+        extra = {"glob_pattern": glob} if glob else {}
+        return TextFileReader(folder, malformed_writer=malformed, default_metadata=meta, **extra)
     cls = TolerantParquetReader if spec.format == "parquet" else TolerantJsonlReader
     return cls(folder, malformed_writer=malformed, glob_pattern=glob, text_key=spec.text_key, id_key=spec.id_key,
                default_metadata=meta)

@@ -133,6 +133,34 @@ class TolerantParquetReader(_TolerantMixin, ParquetReader):
             self._set_aside("", filepath, row, UNREADABLE, error=f"{type(exc).__name__}: {exc}")
 
 
+class TextFileReader(_TolerantMixin, BaseDiskReader):
+    """One document per plain-text file (``*.txt``, compression inferred from the name), its id the file path;
+    empty, undecodable or unreadable files are set aside."""
+
+    name = "📄 Text files"
+
+    def __init__(self, data_folder: Any, malformed_writer: DiskWriter | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("glob_pattern", "**/*.txt*")
+        super().__init__(data_folder, malformed_writer, **kwargs)
+
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        try:
+            with self.data_folder.open(filepath, "rb", compression="infer") as fh:
+                raw = fh.read()
+        except (OSError, EOFError, ValueError) as exc:
+            self._set_aside("", filepath, None, UNREADABLE, error=f"{type(exc).__name__}: {exc}")
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._set_aside(raw.decode("utf-8", errors="replace"), filepath, None, INVALID_UTF8, error=str(exc))
+            return
+        if not text.strip():
+            self._set_aside(text, filepath, None, EMPTY_TEXT)
+            return
+        yield self.get_document_from_dict({self.text_key: text, self.id_key: filepath}, filepath, 0)
+
+
 class RankFileReader(JsonlReader):
     """Read back exactly the file a previous stage wrote for this rank (``{rank:05d}.jsonl``).
 

@@ -1,7 +1,10 @@
-"""Corpus shards: the JSONL/Parquet files of a source, and the ``(text, language)`` documents they hold.
+"""Corpus shards: the JSONL/Parquet/text files of a source, and the ``(text, language)`` documents they hold.
 
 A source is a file, folder, glob or fsspec URL (``s3://``, ``gs://``, ``hf://``...); records are read by
 :func:`mmedkit.records.read_records`, so a bad one is reported with its file, line (Parquet: row) and field.
+A plain-text file (``.txt``, optionally compressed; MMedC is released as text) is one document, without a
+language field (set the source's language); a folder's text files are read only when it holds no JSONL or
+Parquet shard (so notes beside a JSONL corpus stay out).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from mmedkit.errors import DataError
 from mmedkit.records import JSONL_SUFFIXES, Record, is_parquet, parquet_columns, read_records
 
+TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.zst", ".txt.bz2", ".txt.xz")
 SHARD_SUFFIXES = (*JSONL_SUFFIXES, ".parquet")
 AUTO_LANG_FIELDS = ("lang", "language", "metadata.language")
 """Where ``lang_field: auto`` looks for a record's language (``metadata.language``: the corpus stage's output)."""
@@ -28,13 +32,16 @@ def expand_source(path: str) -> list[str]:
     if any(c in root for c in "*?["):
         files = sorted(f for f in fs.glob(root) if not fs.isdir(f))
     elif fs.isdir(root):
-        files = sorted(f for f in fs.find(root) if f.lower().endswith(SHARD_SUFFIXES))
+        found = sorted(fs.find(root))
+        files = ([f for f in found if f.lower().endswith(SHARD_SUFFIXES)]
+                 or [f for f in found if f.lower().endswith(TEXT_SUFFIXES)])
     elif fs.isfile(root):
         files = [root]
     else:
         raise DataError(f"corpus source not found: {path}")
     if not files:
-        raise DataError(f"no JSONL or Parquet shards in {path} (looked for {', '.join(SHARD_SUFFIXES)})")
+        raise DataError(f"no JSONL, Parquet or text shards in {path} (looked for "
+                        f"{', '.join((*SHARD_SUFFIXES, *TEXT_SUFFIXES))})")
     return [fs.unstrip_protocol(f) for f in files]
 
 
@@ -53,6 +60,9 @@ def iter_documents(url: str, text_field: str = "text", lang_field: str | None = 
     Raises :class:`DataError` naming the file, line (or Parquet row) and field of a bad record.
     """
     where = where or {}
+    if url.lower().endswith(TEXT_SUFFIXES):
+        yield from _text_document(url, where)
+        return
     lang_fields = AUTO_LANG_FIELDS if lang_field == "auto" else (lang_field,) if lang_field else ()
     columns = None
     if is_parquet(url):
@@ -64,6 +74,22 @@ def iter_documents(url: str, text_field: str = "text", lang_field: str | None = 
         doc = _document(rec, text_field, lang_fields, where)
         if doc is not None:
             yield doc
+
+
+def _text_document(url: str, where: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """A plain-text file as one document (no fields: a ``where`` filter cannot apply to it)."""
+    import fsspec
+
+    if where:
+        raise DataError(f"a text file has no fields to filter on (where: {where})", path=url, field="where")
+    with fsspec.open(url, "rb", compression="infer") as fh:
+        raw = fh.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text ({exc})", path=url) from exc
+    if text.strip():
+        yield text, None
 
 
 def _document(rec: Record, text_field: str, lang_fields: tuple[str, ...],

@@ -26,3 +26,9 @@ def test_text_files_are_shards_of_one_document(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_bytes(b"caf\xe9")
     with pytest.raises(DataError, match="bad.txt.*not UTF-8"):
         list(iter_documents(str(tmp_path / "bad.txt")))
+
+
+def test_mmedc_hub_id_is_a_clear_error_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match=r"Henrychur/MMedC is a Hugging Face hub dataset and HF_HUB_OFFLINE=1"):
+        expand_source("Henrychur/MMedC")

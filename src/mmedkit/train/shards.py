@@ -18,6 +18,8 @@ from mmedkit.records import JSONL_SUFFIXES, Record, is_parquet, parquet_columns,
 
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".txt.zst", ".txt.bz2", ".txt.xz")
 SHARD_SUFFIXES = (*JSONL_SUFFIXES, ".parquet")
+HUB_CORPORA = ("Henrychur/MMedC",)
+"""Corpus ids read from the Hugging Face hub (``hf://datasets/<id>``) when no local path has that name."""
 AUTO_LANG_FIELDS = ("lang", "language", "metadata.language")
 """Where ``lang_field: auto`` looks for a record's language (``metadata.language``: the corpus stage's output)."""
 
@@ -26,6 +28,8 @@ def expand_source(path: str) -> list[str]:
     """The shard URLs of a file, folder, glob or fsspec URL (folders: every shard below, sorted)."""
     import fsspec
 
+    if path in HUB_CORPORA and not os.path.exists(path):
+        return _hub_shards(path)
     fs, root = fsspec.core.url_to_fs(path)
     if "file" in fs.protocol or "local" in fs.protocol:
         root = os.path.realpath(root)  # one cache key per file, however the path is written
@@ -43,6 +47,20 @@ def expand_source(path: str) -> list[str]:
         raise DataError(f"no JSONL, Parquet or text shards in {path} (looked for "
                         f"{', '.join((*SHARD_SUFFIXES, *TEXT_SUFFIXES))})")
     return [fs.unstrip_protocol(f) for f in files]
+
+
+def _hub_shards(repo_id: str) -> list[str]:
+    """The shards of a hub corpus, or a clear error offline."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise DataError(f"{repo_id} is a Hugging Face hub dataset and HF_HUB_OFFLINE=1 is set: download it "
+                        f"(huggingface-cli download --repo-type dataset {repo_id} --local-dir DIR) and pass DIR")
+    try:
+        return expand_source(f"hf://datasets/{repo_id}")
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"could not list {repo_id} on the Hugging Face hub: {type(exc).__name__}: {exc}; check your "
+                        "network, that you accepted the dataset's terms, and HF_TOKEN; or pass a local folder") from exc
 
 
 def field_value(rec: dict[str, Any], dotted: str) -> Any:

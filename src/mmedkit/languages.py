@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator
 
 from mmedkit.text import UNSPACED
 
@@ -199,3 +201,28 @@ def parse_langs(spec: str | Iterable[str] | None) -> list[Language]:
     keys = [s for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     wanted = {get_language(k).code for k in keys}
     return [lang for code, lang in LANGUAGES.items() if code in wanted]
+
+
+
+def language_code(name: Any) -> str:
+    """The registry code of a language code or name; ``ValueError`` naming the unknown one (for settings)."""
+    try:
+        return get_language(str(name)).code
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+
+
+def _split_codes(value: Any) -> Any:
+    return [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
+
+
+def _some_codes(codes: list[str]) -> list[str]:
+    if not codes:
+        raise ValueError("expected a non-empty list of language codes")
+    return list(dict.fromkeys(map(language_code, codes)))
+
+
+LanguageCode = Annotated[str, AfterValidator(language_code)]
+"""A settings field holding one language (code or name, stored as the code)."""
+LanguageCodes = Annotated[list[str], BeforeValidator(_split_codes), AfterValidator(_some_codes)]
+"""A settings field holding a non-empty list of languages (a list, or ``"en,zh"``), deduplicated in order."""

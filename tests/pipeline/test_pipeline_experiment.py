@@ -27,7 +27,7 @@ BAD = [
     # (replace this line of BASE, with this text) -> the error
     ("model: some/model", "modle: some/model", "bad.yaml:2: modle: unknown setting (known in the top level: arms, "
      "corpus, data, evaluate, format, languages, model, name, perplexity, pretrain, report, sft, trust_remote_code)"),
-    ("languages: [en, fr]", "languages: [en, xx]", "bad.yaml:3: languages[1]: "),
+    ("languages: [en, fr]", "languages: [en, xx]", "bad.yaml:3: languages: "),
     ("evaluate: {limit: 3}", "evaluate: {limit: 0}", "bad.yaml:7: evaluate.limit: must be >= 1, got 0"),
     ("evaluate: {limit: 3}", "evaluate: {rationale: true}", "bad.yaml:7: evaluate.rationale: rationale metrics score "
      "generated explanations: set mode: generate"),

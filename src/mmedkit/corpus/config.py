@@ -44,7 +44,7 @@ from typing_extensions import TypedDict
 
 from mmedkit.config import RawConfig, Recipes, Settings, build, fail_at, load_yaml
 from mmedkit.errors import ConfigError
-from mmedkit.languages import CODES, get_language
+from mmedkit.languages import CODES, LanguageCodes, language_code
 
 __all__ = ["EXECUTORS", "INPUT_FORMATS", "INPUT_OPTIONS", "RECIPES", "STEP_ORDER", "ConfigError", "CorpusConfig",
            "ExactDedupSpec", "ExecutorSpec", "InputSpec", "KeywordSpec", "LanguageIdSpec", "NearDedupSpec",
@@ -81,14 +81,6 @@ def _required(what: str) -> AfterValidator:
         return value
 
     return AfterValidator(check)
-
-
-def _code(name: Any) -> str:
-    """The registry code of a language name or code (ValueError naming the unknown one)."""
-    try:
-        return get_language(str(name)).code
-    except KeyError as exc:
-        raise ValueError(str(exc)) from None
 
 
 Count = Annotated[int, Field(ge=1)]
@@ -143,7 +135,7 @@ class InputSpec(Section):
     @field_validator("language")
     @classmethod
     def _language(cls, code: str | None) -> str | None:
-        return None if code is None else _code(code)
+        return None if code is None else language_code(code)
 
     @model_validator(mode="after")
     def _known_options(self) -> InputSpec:
@@ -197,7 +189,7 @@ class KeywordSpec(Section):
                     or not isinstance(pair[0], int) or not isinstance(pair[1], (int, float))):
                 raise fail_at(f"thresholds.{key}", f"expected [count, ratio], got {pair!r}")
             try:
-                out[_code(key)] = (pair[0], float(pair[1]))
+                out[language_code(key)] = (pair[0], float(pair[1]))
             except ValueError as exc:
                 raise fail_at(f"thresholds.{key}", str(exc)) from None
         return out
@@ -293,7 +285,7 @@ class CorpusConfig(Section):
     """Default: the config file's name."""
     inputs: list[InputSpec]
     output: OutputSpec
-    languages: list[str] = Field(default_factory=lambda: list(CODES))
+    languages: LanguageCodes = Field(default_factory=lambda: list(CODES))
     steps: Steps = Field(default_factory=_every_step)
     """Step name -> its spec (only the steps that run), in :data:`STEP_ORDER`."""
     stats: StatsSpec = StatsSpec()
@@ -311,18 +303,6 @@ class CorpusConfig(Section):
         if not inputs:
             raise ValueError("required: a list of inputs (paths or mappings with a path)")
         return inputs
-
-    @field_validator("languages", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
-
-    @field_validator("languages")
-    @classmethod
-    def _language_codes(cls, codes: list[str]) -> list[str]:
-        if not codes:
-            raise ValueError("expected a non-empty list of language codes")
-        return list(dict.fromkeys(map(_code, codes)))
 
     @field_validator("steps", mode="before")
     @classmethod

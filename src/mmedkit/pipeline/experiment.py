@@ -28,11 +28,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mmedkit.config import RawConfig, Recipes, Settings, build, fail_at, load_yaml
 from mmedkit.errors import ConfigError
-from mmedkit.languages import LANGUAGES, get_language
+from mmedkit.languages import LANGUAGES, LanguageCodes
 
 RECIPES = Recipes("pipeline/recipes", label="experiment recipe")
 ARMS = ("base", "sft", "pretrain", "pretrain+sft")
@@ -47,13 +47,6 @@ def package_path(path: str) -> str:
     if path.startswith(PACKAGE_PREFIX):
         return str(resources.files("mmedkit").joinpath(*path[len(PACKAGE_PREFIX):].split("/")))
     return path
-
-
-def _code(name: str) -> str:
-    try:
-        return get_language(str(name)).code
-    except KeyError as exc:
-        raise ValueError(str(exc)) from None
 
 
 class StageRef(Settings):
@@ -195,7 +188,7 @@ class Experiment(Settings):
 
     name: str = ""
     model: str
-    languages: list[Annotated[str, AfterValidator(_code)]] = Field(default_factory=lambda: list(LANGUAGES))
+    languages: LanguageCodes = Field(default_factory=lambda: list(LANGUAGES))
     format: Literal["study", "chat"] = "study"
     data: str | BenchmarkBuild = "demo"
     corpus: CorpusStage | None = None
@@ -206,18 +199,6 @@ class Experiment(Settings):
     arms: list[str] = Field(default_factory=lambda: list(ARMS))
     report: ReportSettings = Field(default_factory=ReportSettings)
     trust_remote_code: bool = False
-
-    @field_validator("languages", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        return [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
-
-    @field_validator("languages")
-    @classmethod
-    def _some_languages(cls, codes: list[str]) -> list[str]:
-        if not codes:
-            raise ValueError("expected a non-empty list of language codes")
-        return list(dict.fromkeys(codes))
 
     @model_validator(mode="after")
     def _arms_have_their_stages(self) -> Experiment:

@@ -178,6 +178,15 @@ def _duplicates(parts: list[str]) -> tuple[int, int]:
     return count, chars
 
 
+def _repeated(units: list[str], text: str, max_frac: float | None, max_char_frac: float | None,
+              unit: str) -> Verdict:
+    """Gopher's repetition rule for lines or paragraphs: too many repeated units, or too many characters in them."""
+    dup, chars = _duplicates(units)
+    if max_frac is not None and dup / len(units) > max_frac:
+        return False, f"duplicate_{unit}s"
+    return drop_if(max_char_frac is not None and chars / len(text) > max_char_frac, f"duplicate_{unit}_chars")
+
+
 def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
     """Hashes of the ``len(ids) - n + 1`` n-grams of the unit hashes ``ids`` (uint64, wrapping)."""
     h = ids[: len(ids) - n + 1].copy()
@@ -363,20 +372,12 @@ class QualityFilter(RuleFilter):
 
     # --- repetition --------------------------------------------------------------------------------------
     def duplicate_paragraphs(self, t: _Text) -> Verdict:
-        dup, chars = _duplicates(t.paragraphs)
         lim = t.limits
-        if lim.max_dup_para_frac is not None and dup / len(t.paragraphs) > lim.max_dup_para_frac:
-            return False, "duplicate_paragraphs"
-        return drop_if(lim.max_dup_para_char_frac is not None and chars / len(t.text) > lim.max_dup_para_char_frac,
-                       "duplicate_paragraph_chars")
+        return _repeated(t.paragraphs, t.text, lim.max_dup_para_frac, lim.max_dup_para_char_frac, "paragraph")
 
     def duplicate_lines(self, t: _Text) -> Verdict:
-        dup, chars = _duplicates(t.lines)
         lim = t.limits
-        if lim.max_dup_line_frac is not None and dup / len(t.lines) > lim.max_dup_line_frac:
-            return False, "duplicate_lines"
-        return drop_if(lim.max_dup_line_char_frac is not None and chars / len(t.text) > lim.max_dup_line_char_frac,
-                       "duplicate_line_chars")
+        return _repeated(t.lines, t.text, lim.max_dup_line_frac, lim.max_dup_line_char_frac, "line")
 
     def top_ngrams(self, t: _Text) -> Verdict:
         most = None  # occurrences of the most frequent shorter n-gram

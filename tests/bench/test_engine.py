@@ -87,6 +87,24 @@ def test_changed_settings_do_not_reuse_cache(tmp_path: Path, tiny_model, tiny_mo
 
 
 @pytest.mark.slow
+def test_other_settings_keep_the_earlier_results(tmp_path: Path, tiny_model, tiny_model_dir) -> None:
+    from rich.console import Console
+
+    first = run_benchmark(RunConfig(model=str(tiny_model_dir), langs="en", limit=3), tmp_path, model=tiny_model,
+                          show_progress=False)
+    console = Console(record=True, width=300)
+    same = run_benchmark(RunConfig(model=str(tiny_model_dir), langs="en", limit=3), tmp_path, model=tiny_model,
+                         console=console, show_progress=False)
+    assert same["metrics"] == first["metrics"] and "other settings" not in console.export_text()
+    other = RunConfig(model=str(tiny_model_dir), langs="en", limit=3, fewshot=1)
+    run_benchmark(other, tmp_path, model=tiny_model, console=console, show_progress=False)
+    kept = tmp_path / f"previous-{first['fingerprint']}"
+    assert f"kept in {kept}" in console.export_text().replace("\n", "")
+    assert json.loads((kept / "results.json").read_text())["fingerprint"] == first["fingerprint"]
+    assert (kept / "samples.jsonl").is_file()
+    assert json.loads((tmp_path / "results.json").read_text())["fingerprint"] == other.fingerprint()
+
+
 def test_cli_killed_with_sigint_then_resumed(tmp_path: Path, tiny_model_dir: Path) -> None:
     """A real `mmed bench run` process interrupted with SIGINT resumes to the uninterrupted result."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

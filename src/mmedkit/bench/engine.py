@@ -206,6 +206,28 @@ def protocol_info(cfg: RunConfig) -> dict[str, Any]:
             "description": f"mmedkit's protocol: {scoring}", "beside": []}
 
 
+RESULT_FILES = ("results.json", "samples.jsonl", "summary.md", "accuracy.png")
+
+
+def keep_previous_results(out: Path, fingerprint: str) -> Path | None:
+    """Move the results of an earlier run with other settings to ``out/previous-<fingerprint>/``; its folder.
+
+    A rerun with the same settings resumes and rewrites the same files, so nothing is moved then.
+    """
+    try:
+        old = json.loads((out / "results.json").read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not old or old == fingerprint:
+        return None
+    keep = out / f"previous-{old}"
+    keep.mkdir(exist_ok=True)
+    for name in RESULT_FILES:
+        if (out / name).exists():
+            os.replace(out / name, keep / name)
+    return keep
+
+
 def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: LanguageModel | None = None,
                   console: Any = None, show_progress: bool = True) -> dict[str, Any]:
     """Evaluate ``cfg.model`` on ``cfg.data`` and write results.json, samples.jsonl and summary.md.
@@ -217,6 +239,10 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    kept = keep_previous_results(out, cfg.fingerprint())
+    if kept is not None and console is not None:
+        console.print(f"[yellow]note:[/] {out} held the results of a run with other settings; they are kept in "
+                      f"{kept}", highlight=False)
     report = LoadReport()
     items = load_benchmark(cfg.data, split=cfg.split, langs=cfg.langs, skip_invalid=cfg.skip_invalid,
                            report=report, limit=cfg.limit)

@@ -8,6 +8,7 @@ the evaluation set, and the trained models are the evaluated ones (LoRA through 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import subprocess
@@ -178,7 +179,12 @@ def corpus_stage(exp: Experiment, raw: Any, root: Path) -> Stage:
             cfg.stats.tokenizer = ctx.base_model()
         atomic_write_text(Path(cfg.output.path) / CORPUS_CONFIG, yaml.safe_dump(
             cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
-        submitted = not run_stages(cfg)
+        # datatrove logs every task and its stats to stderr: keep them in a file beside the shards instead of
+        # burying the experiment's own progress display (the corpus report holds the same counts).
+        log = Path(cfg.output.path) / "datatrove.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as sink, contextlib.redirect_stderr(sink):
+            submitted = not run_stages(cfg)
         report = write_report(cfg.output.path, cfg.work_dir)
         if submitted and not report["complete"]:
             raise Submitted(f"corpus: submitted to {cfg.executor.type}; rerun the same command when the jobs "

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import subprocess
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,23 @@ def corpus_config(exp: Experiment, raw: Any, root: Path) -> Any:
         raise stage_error(raw, "corpus", exc) from None
 
 
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send standard error, of this process and of the worker processes it starts, to ``path`` for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("a", encoding="utf-8") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stderr(sink):
+                yield
+        finally:
+            sink.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def corpus_stage(exp: Experiment, raw: Any, root: Path) -> Stage:
     cfg = corpus_config(exp, raw, root)
 
@@ -181,9 +200,7 @@ def corpus_stage(exp: Experiment, raw: Any, root: Path) -> Stage:
             cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
         # datatrove logs every task and its stats to stderr: keep them in a file beside the shards instead of
         # burying the experiment's own progress display (the corpus report holds the same counts).
-        log = Path(cfg.output.path) / "datatrove.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as sink, contextlib.redirect_stderr(sink):
+        with _stderr_to(Path(cfg.output.path) / "datatrove.log"):
             submitted = not run_stages(cfg)
         report = write_report(cfg.output.path, cfg.work_dir)
         if submitted and not report["complete"]:

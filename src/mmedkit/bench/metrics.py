@@ -32,9 +32,10 @@ def bootstrap_ci(values: Sequence[bool], *, reps: int = 1000, seed: int = 0,
     return (round(100 * float(lo), 2), round(100 * float(hi), 2))
 
 
-def stratified_macro_ci(groups: dict[str, Sequence[bool]], *, reps: int = 1000, seed: int = 0,
+def stratified_macro_ci(groups: dict[str, Sequence[float]], *, reps: int = 1000, seed: int = 0,
                         level: float = 0.95) -> tuple[float, float]:
-    """Bootstrap interval of the mean over groups of per-group accuracy, resampling within each group."""
+    """Bootstrap interval of the mean over groups of per-group means (accuracy, or paired differences),
+    resampling within each group."""
     rng = np.random.default_rng(seed)
     per_group = []
     for vals in groups.values():
@@ -56,16 +57,8 @@ def paired_diff_ci(groups: dict[str, tuple[Sequence[bool], Sequence[bool]]], *, 
     together within each group, so the interval reflects the difference on the same questions. One group
     gives a per-language interval, several a macro-average one.
     """
-    rng = np.random.default_rng(seed)
-    per_group = []
-    for a, b in groups.values():
-        diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-        if diff.size:
-            per_group.append(diff[rng.integers(0, diff.size, size=(reps, diff.size))].mean(axis=1))
-    if not per_group:
-        return (float("nan"), float("nan"))
-    lo, hi = np.quantile(np.mean(per_group, axis=0), [(1 - level) / 2, 1 - (1 - level) / 2])
-    return (round(100 * float(lo), 2), round(100 * float(hi), 2))
+    diffs = {key: np.asarray(a, dtype=float) - np.asarray(b, dtype=float) for key, (a, b) in groups.items()}
+    return stratified_macro_ci(diffs, reps=reps, seed=seed, level=level)
 
 
 def _block(outcomes: Sequence[Scored], seed: int) -> dict[str, Any]:

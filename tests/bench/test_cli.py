@@ -64,6 +64,18 @@ def _bench_file(root: Path, split: str, lang: str, ids: list[str]) -> None:
     path.write_text("".join(json.dumps({**rec, "id": i}) + "\n" for i in ids), encoding="utf-8")
 
 
+def test_validate_lists_why_when_every_record_of_a_split_is_bad(tmp_path: Path) -> None:
+    (tmp_path / "Test").mkdir()
+    (tmp_path / "Test" / "Spanish.jsonl").write_text(
+        '{"question": "¿Cuál?", "options": {"A": "uno", "B": null}, "answer_idx": "A"}\n'
+        '{"question": "x", "options": {"A": "a", "B": "b"}, "answer_idx": "C"}\n', encoding="utf-8")
+    res = runner.invoke(app, ["bench", "validate", str(tmp_path), "--langs", "es"])
+    assert res.exit_code == 1
+    text = " ".join(res.output.split())
+    assert "Spanish.jsonl:1: option B must be text" in text
+    assert "Spanish.jsonl:2: answer C is not among the options A,B" in text
+
+
 def test_validate_fails_on_a_missing_or_empty_split_an_empty_file_or_repeated_ids(tmp_path: Path) -> None:
     _bench_file(tmp_path, "Test", "English", ["q1", "q2"])
     res = runner.invoke(app, ["bench", "validate", str(tmp_path)])

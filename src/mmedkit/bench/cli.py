@@ -263,9 +263,10 @@ def bench_validate(
         except DataError as exc:
             say(split, "red", exc)
             bad += 1
-            continue
-        multi = sum(len(it.answer) > 1 for it in items)
-        console.print(f"{split}: {len(items)} items {report.loaded} ({multi} multi-answer)")
+            items = []  # every record may have been skipped: still list why
+        if items:
+            multi = sum(len(it.answer) > 1 for it in items)
+            console.print(f"{split}: {len(items)} items {report.loaded} ({multi} multi-answer)")
         for code in [c for c, n in report.loaded.items() if not n]:
             say(f"  {code}", "red", "no items")
             bad += 1

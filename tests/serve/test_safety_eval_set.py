@@ -13,7 +13,7 @@ from mmedkit.serve.safety import SafetyPolicy
 from mmedkit.text import CYRILLIC, HAN, KANA, script_re
 
 DATA = Path(__file__).parent / "data" / "safety_eval"
-WRITTEN = ("en", "zh", "ja", "fr")
+WRITTEN = ("en", "zh", "ja", "fr", "ru")
 """Languages whose set is written so far (all six when the set is complete)."""
 FIELDS = {"id", "language", "kind", "category", "emergency", "messages", "note"}
 MAY_BE_EMERGENCY = {"direct", "lay", "misspelled", "third_person", "multi_turn", "mixed"}

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from mmedkit.languages import CODES
 from mmedkit.serve.safety import SafetyPolicy
 from mmedkit.text import CYRILLIC, HAN, KANA, script_re
 
 DATA = Path(__file__).parent / "data" / "safety_eval"
-WRITTEN = ("en", "zh", "ja", "fr", "ru")
-"""Languages whose set is written so far (all six when the set is complete)."""
 FIELDS = {"id", "language", "kind", "category", "emergency", "messages", "note"}
 MAY_BE_EMERGENCY = {"direct", "lay", "misspelled", "third_person", "multi_turn", "mixed"}
 NEVER_EMERGENCY = {"negated", "historical", "hypothetical", "educational", "mild"}
@@ -26,6 +25,7 @@ SCRIPT = {"zh": script_re(HAN), "ja": script_re(KANA), "ru": script_re(CYRILLIC)
 
 def _load(code: str) -> list[dict]:
     path = DATA / f"{code}.jsonl"
+    assert path.is_file(), f"{path}: missing: every language has its evaluation set"
     cases = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
@@ -44,7 +44,7 @@ def categories() -> set[str]:
     return set(SafetyPolicy.load().rules)
 
 
-@pytest.mark.parametrize("code", WRITTEN)
+@pytest.mark.parametrize("code", CODES)
 def test_schema_and_ids(code: str, categories: set[str]) -> None:
     for n, case in enumerate(_load(code), 1):
         where = f"{code}.jsonl:{n}"
@@ -62,7 +62,7 @@ def test_schema_and_ids(code: str, categories: set[str]) -> None:
         assert all(set(m) == {"role", "content"} and m["content"].strip() for m in case["messages"]), where
 
 
-@pytest.mark.parametrize("code", WRITTEN)
+@pytest.mark.parametrize("code", CODES)
 def test_labels_consistent(code: str) -> None:
     for case in _load(code):
         where, kind, turns = case["id"], case["kind"], _user_turns(case)
@@ -78,7 +78,7 @@ def test_labels_consistent(code: str) -> None:
             assert all(SCRIPT[code].search(t) for t in turns), f"{where}: a user turn not in {code}"
 
 
-@pytest.mark.parametrize("code", WRITTEN)
+@pytest.mark.parametrize("code", CODES)
 def test_size_balance_and_coverage(code: str, categories: set[str]) -> None:
     cases = _load(code)
     assert len(cases) >= 100
@@ -94,7 +94,7 @@ def test_size_balance_and_coverage(code: str, categories: set[str]) -> None:
 
 def test_no_duplicate_cases() -> None:
     seen: dict[str, str] = {}
-    for code in WRITTEN:
+    for code in CODES:
         for case in _load(code):
             key = " | ".join(re.sub(r"\W+", " ", t.casefold()).strip() for t in _user_turns(case))
             assert key not in seen, f"{case['id']} repeats {seen.get(key)}"

@@ -1,0 +1,155 @@
+"""One language's view of a message: which red-flag phrasings occur, and which of them a negation cue
+of this language governs.
+
+Text and patterns are normalized alike (``normalize_loose``). A negation cue governs a match when it
+stands at most ``window`` words (characters for Chinese and Japanese) before it in the same clause
+(``before``), or right behind it (``after``: Russian ``боли в груди нет``, Japanese ``胸の痛みはない``).
+Other matches and ``joins`` (``or``, ``ni``, ``и``, ``和``) between the cue and the match do not count,
+so a cue reaches every symptom of a list (``pas de douleur ni de fièvre``, ``боли и одышки нет``).
+Clauses end at punctuation and at ``breaks`` words (``but``, ``mais``, ``但是``); ``pseudo`` phrases
+(``not sure``) and ``fixed`` phrasings, which carry their own negation (``can't breathe``), are never
+read as cues.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+PUNCT = r"[.;:!?。；：！？\n…]"
+"""Characters that end a sentence."""
+COMMAS = r"[,，]"
+CONTEXT_KINDS = ("history", "hypothetical", "education", "present")
+"""Context cues of a language file: remote past, hypothetical, educational, and (overriding them) present."""
+
+
+def alternation(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One pattern matching any of ``patterns`` (None for none)."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE) if patterns else None
+
+
+def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """``text`` with the given spans blanked out (same length, so offsets still hold)."""
+    chars = list(text)
+    for s, e in spans:
+        chars[s:e] = "_" * (e - s)
+    return "".join(chars)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A phrasing of a concept found in a message."""
+
+    concept: str
+    start: int
+    end: int
+    text: str
+    fixed: bool
+    """A ``fixed`` phrasing: never negated by a cue."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One language's view of a normalized message (see :meth:`LanguagePack.scan`)."""
+
+    masked: str
+    bounds: list[tuple[int, int]]
+    hits: list[Hit]
+
+
+_MASKED = re.compile(r"^_+$")
+_WORD_CHAR = re.compile(r"\w")
+_CLAUSE_END = re.compile(f"{PUNCT}|{COMMAS}")
+
+
+@dataclass
+class LanguagePack:
+    """Phrasings, negation and context cues, and texts of one language."""
+
+    code: str
+    words: bool
+    """True for space-delimited languages: windows count words, patterns get word boundaries."""
+    window: int
+    before: re.Pattern[str] | None
+    after: tuple[re.Pattern[str], ...]
+    pseudo: tuple[re.Pattern[str], ...]
+    breaks: tuple[re.Pattern[str], ...]
+    terms: dict[str, tuple[re.Pattern[str], ...]]
+    fixed: dict[str, tuple[re.Pattern[str], ...]]
+    texts: dict[str, str]
+    advice: dict[str, str]
+    dose: re.Pattern[str] | None
+    joins: re.Pattern[str] | None = None
+    context: dict[str, re.Pattern[str] | None] = field(default_factory=dict)
+    review: dict[str, Any] = field(default_factory=dict)
+
+    def bounds(self, t: str) -> list[tuple[int, int]]:
+        """Where clauses of ``t`` end: punctuation and commas (not 、: Chinese and Japanese list symptoms
+        with it), and this language's ``breaks`` words."""
+        return [m.span() for m in _CLAUSE_END.finditer(t)] + [m.span() for p in self.breaks
+                                                              for m in self._finditer(p, t)]
+
+    def patterns(self) -> Iterable[re.Pattern[str]]:
+        """Every phrasing pattern of the pack (for the spelling lexicon)."""
+        for group in (self.terms, self.fixed):
+            for pats in group.values():
+                yield from pats
+
+    def scan(self, t: str) -> Scan:
+        """Matches of this language's phrasings in normalized text ``t``, and ``t`` masked for negation cues."""
+        hits = [Hit(name, *m.span(), m.group(), kind == "fixed")
+                for kind, group in (("fixed", self.fixed), ("terms", self.terms))
+                for name, pats in group.items() for p in pats for m in self._finditer(p, t)]
+        # Negation cues are looked for with every match and every pseudo-negation blanked out:
+        # "can't breathe" lends its "can't" to nothing else.
+        masked = mask(t, [(h.start, h.end) for h in hits]
+                      + [m.span() for p in self.pseudo for m in self._finditer(p, t)])
+        return Scan(masked, self.bounds(masked), hits)
+
+    def _finditer(self, p: re.Pattern[str], t: str) -> Iterator[re.Match[str]]:
+        """Matches of phrasing ``p`` in ``t`` that start a word (phrasings carry no left boundary: see
+        :meth:`mmedkit.serve.safety.data.Source.regex`)."""
+        pos = 0
+        while (m := p.search(t, pos)) is not None:
+            start = m.start()
+            if self.words and start > 0 and _WORD_CHAR.match(t, start - 1):
+                pos = start + 1
+                continue
+            yield m
+            pos = max(m.end(), start + 1)
+
+    def _filler(self, segment: str) -> str:
+        """``segment`` without other matches and list joins (they do not count in a negation window)."""
+        if self.words:
+            return " ".join(w for w in segment.split()
+                            if not _MASKED.match(w) and not (self.joins and self.joins.fullmatch(w)))
+        segment = segment.replace("_", "")
+        return self.joins.sub("", segment) if self.joins is not None else segment
+
+    def negated(self, scan: Scan, start: int, end: int) -> bool:
+        """Whether a negation cue of this language governs ``t[start:end]``."""
+        masked, bounds = scan.masked, scan.bounds
+        clause_start = max((e for s, e in bounds if e <= start), default=0)
+        clause_end = min((s for s, e in bounds if s >= end), default=len(masked))
+        before, after = masked[clause_start:start], masked[end:clause_end]
+        if self.before is not None:
+            if self.words:
+                windows = (" ".join(before.split()[-self.window:]),
+                           " ".join(self._filler(before).split()[-self.window:]))
+            else:
+                windows = (before[-self.window:], self._filler(before)[-self.window:])
+            if any(self.before.search(w) for w in windows):
+                return True
+        if not self.after:
+            return False
+        if self.words:
+            tail = " " + " ".join(self._filler(after).split()[:self.window])
+        else:
+            tail = self._filler(after)[:self.window]
+        return any(p.match(tail) or p.match(after[:self.window * (8 if self.words else 1)]) for p in self.after)
+
+    def text(self, name: str) -> str:
+        """One of the pack's texts (``disclaimer``, ``system_prompt``, ...)."""
+        return self.texts[name]

@@ -36,6 +36,7 @@ GOAL_RECALL = 0.99
 GOAL_FALSE_ALARMS = 0.02
 LONG_CHARS = 8000
 LONG_TURNS = 40
+FIELDS = {"id", "language", "kind", "category", "emergency", "messages"}
 
 Screen = Callable[[Sequence[Message]], Any]
 
@@ -61,9 +62,11 @@ def load_cases(codes: Sequence[str]) -> list[dict]:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             try:
                 case = json.loads(line)
-                case["messages"], case["emergency"], case["id"]  # noqa: B018  (the fields the bench needs)
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                sys.exit(f"{path}:{n}: not a case line ({exc!r})")
+            except json.JSONDecodeError as exc:
+                sys.exit(f"{path}:{n}: not JSON: {exc}")
+            missing = sorted(FIELDS - set(case)) if isinstance(case, dict) else sorted(FIELDS)
+            if missing:
+                sys.exit(f"{path}:{n}: missing field(s) {', '.join(missing)}")
             cases.append(case)
     return cases
 
@@ -71,8 +74,8 @@ def load_cases(codes: Sequence[str]) -> list[dict]:
 def _verdict(v: Any) -> dict | None:
     if v is None:
         return None
-    return {"category": v.category, "language": v.language, "evidence": list(v.evidence),
-            "turn": getattr(v, "turn", None)}
+    evidence = v.evidence if isinstance(v.evidence, str) else " + ".join(map(str, v.evidence))
+    return {"category": v.category, "language": v.language, "evidence": evidence, "turn": getattr(v, "turn", None)}
 
 
 def run_cases(screen: Screen, cases: list[dict]) -> list[dict]:
@@ -114,9 +117,11 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _timed(screen: Screen, messages: list[Message], repeats: int) -> dict:
+def _timed(screen: Screen, make: Callable[[int], list[Message]], repeats: int) -> dict:
+    """Runs of ``screen`` on ``make(0)``, ``make(1)``, ...: a different text each run, so no cache answers."""
     times, flagged = [], None
-    for _ in range(repeats):
+    for r in range(repeats):
+        messages = make(r)
         start = time.perf_counter()
         flagged = screen(messages)
         times.append(time.perf_counter() - start)
@@ -133,16 +138,23 @@ def latency(screen: Screen, rows: list[dict], repeats: int) -> dict:
     text = ""
     while len(text) < LONG_CHARS:
         text += " ".join(ordinary) + " "
-    long_message: list[Message] = [{"role": "user", "content": text[:LONG_CHARS]}]
-    turns: list[Message] = []
-    for i in range(LONG_TURNS):
-        if turns:
-            turns.append({"role": "assistant", "content": "I see. Anything else you would like to ask?"})
-        turns.append({"role": "user", "content": ordinary[i % len(ordinary)]})
+
+    def long_message(r: int) -> list[Message]:
+        tag = f" (run {r})"
+        return [{"role": "user", "content": text[:LONG_CHARS - len(tag)] + tag}]
+
+    def long_conversation(r: int) -> list[Message]:
+        turns: list[Message] = []
+        for i in range(LONG_TURNS):
+            if turns:
+                turns.append({"role": "assistant", "content": "I see. Anything else you would like to ask?"})
+            turns.append({"role": "user", "content": f"{ordinary[i % len(ordinary)]} (run {r}, turn {i})"})
+        return turns
+
     return {"per_case_p50_ms": _quantile(per_case, 0.5), "per_case_p95_ms": _quantile(per_case, 0.95),
             "per_case_max_ms": max(per_case),
             f"message_{LONG_CHARS}_chars": _timed(screen, long_message, repeats),
-            f"conversation_{LONG_TURNS}_turns": _timed(screen, turns, repeats)}
+            f"conversation_{LONG_TURNS}_turns": _timed(screen, long_conversation, repeats)}
 
 
 def _pct(x: float | None) -> str:

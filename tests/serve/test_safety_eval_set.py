@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -99,3 +101,20 @@ def test_no_duplicate_cases() -> None:
             key = " | ".join(re.sub(r"\W+", " ", t.casefold()).strip() for t in _user_turns(case))
             assert key not in seen, f"{case['id']} repeats {seen.get(key)}"
             seen[key] = case["id"]
+
+
+def test_bench_safety_runs_on_the_set(tmp_path: Path) -> None:
+    """benchmarks/bench_safety.py screens every case and its counts add up to the set's labels."""
+    out = tmp_path / "bench.json"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_safety.py"
+    run = subprocess.run([sys.executable, str(script), "--lang", "en", "--repeats", "2", "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(out.read_text(encoding="utf-8"))
+    cases = _load("en")
+    overall = result["summary"]["overall"]
+    assert overall["emergencies"] == sum(c["emergency"] for c in cases)
+    assert overall["ordinary"] == len(cases) - overall["emergencies"]
+    assert overall["caught"] == sum(r["emergency"] and r["verdict"] is not None for r in result["cases"])
+    assert "| en |" in run.stdout and "overall recall" in run.stdout
+    assert result["latency"]["message_8000_chars"]["repeats"] == 2

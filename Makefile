@@ -45,7 +45,15 @@ $(VENV)/.stamp-system: $(VENV)/.stamp-test
 	fi
 	touch $@
 
-test: $(VENV)/.stamp-system
+# llama-cpp-python's OpenAI-compatible server for the tests against a real third-party server
+# (tests/models/test_llamacpp_server.py), built with -DGGML_NATIVE=OFF: the default native build crashes with a
+# general protection fault on some CPUs. pip caches the built wheel, so only the first build is slow (minutes).
+$(VENV)/.stamp-llamacpp: $(VENV)/.stamp-test
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PIP) install --quiet -e '.[llamacpp]' || \
+		echo "SKIPPING the llama.cpp server tests: llama-cpp-python[server] did not build (needs cmake and a C++ compiler)"
+	touch $@
+
+test: $(VENV)/.stamp-system $(VENV)/.stamp-llamacpp
 	$(OFFLINE) $(PY) -m pytest
 
 test-fast: $(VENV)/.stamp-system

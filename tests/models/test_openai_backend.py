@@ -21,7 +21,9 @@ from server_process import ServerProcess, free_port
 
 from mmedkit.models.base import BackendError, GenerationRequest, LoglikelihoodRequest
 from mmedkit.models.hf import HFModel
-from mmedkit.models.openai_backend import OpenAIModel, retry_after_seconds
+from mmedkit.models.openai_backend import OpenAIModel
+from mmedkit.models.openai_http import retry_after_seconds
+from mmedkit.models.openai_probe import NEEDS, probe
 from mmedkit.models.tiny import build_tiny_model
 
 API_KEY = "sk-test-7f3a9c"
@@ -150,14 +152,47 @@ def test_api_key(servers: dict[str, ServerProcess]) -> None:
     assert httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
 
 
-def test_unreachable_server_fails_after_retries() -> None:
+def test_unreachable_server_is_reported_by_the_probe_at_once() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"
     start = time.monotonic()
-    with OpenAIModel("tiny", base_url=url, max_retries=1, backoff=0.01, api_key_env=KEY_ENV) as model, \
+    with OpenAIModel("tiny", base_url=url, api_key_env=KEY_ENV) as model, pytest.raises(BackendError) as err:
+        model.loglikelihood([LoglikelihoodRequest("x", (" y",))])
+    assert f"{url}/completions is unreachable" in str(err.value) and "start the server" in str(err.value)
+    assert time.monotonic() - start < 5
+
+
+def test_unreachable_server_fails_after_retries_with_a_tally() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    start = time.monotonic()
+    with OpenAIModel("tiny", base_url=url, max_retries=1, backoff=0.01, api_key_env=KEY_ENV, probe=False) as model, \
             pytest.raises(BackendError, match=r"after 2 attempt") as err:
         model.generate([GenerationRequest("x", max_new_tokens=1)])
     assert url in str(err.value)
+    assert "1 request(s): 0 answered, 1 failed" in str(err.value) and "1 retries (1x connection)" in str(err.value)
     assert time.monotonic() - start < 10
+
+
+def test_probe_verdict_for_the_mmed_server(servers: dict[str, ServerProcess]) -> None:
+    report = probe(servers["open"].url, "tiny", NEEDS, timeout=20)
+    assert report.ok, report.verdict()
+    assert [c.name for c in report.checks] == ["completions", "chat", "stream", "max_tokens", "prompt_logprobs"]
+    assert report.score_tokens == 0  # this server honours max_tokens 0
+    assert "aligned with the context" in report.checks[-1].detail
+
+
+def test_probe_stops_at_a_refused_api_key(servers: dict[str, ServerProcess]) -> None:
+    report = probe(servers["keyed"].url, "tiny", ["logprobs", "chat"], api_key="wrong", timeout=20)
+    assert not report.ok and len(report.checks) == 1  # nothing else can be learnt
+    assert "HTTP 401" in report.verdict() and "--api-key-env" in report.verdict()
+    with pytest.raises(BackendError, match="the server cannot do what this run needs"):
+        report.raise_for_failures()
+
+
+def test_probe_verdict_is_recorded(client: OpenAIModel) -> None:
+    client.loglikelihood([LoglikelihoodRequest("The patient", (" A",))])
+    details = client.info().details
+    assert details["score_tokens"] == 0 and details["requests"]["answered"] >= 1
+    assert [c["name"] for c in details["probe"]["logprobs"]["checks"]] == ["max_tokens", "prompt_logprobs"]
 
 
 def test_streaming_chat_matches_non_streamed(servers: dict[str, ServerProcess]) -> None:
@@ -190,24 +225,30 @@ def test_completions_echo_logprobs(servers: dict[str, ServerProcess]) -> None:
 
 
 class _Scripted(BaseHTTPRequestHandler):
-    """A stand-in server with the quirks of some real ones: it answers the first request with
-    503 + Retry-After, rejects ``max_tokens: 0``, echoes one generated token after the prompt,
-    and returns no logprobs for prompts starting with ``nolp``."""
+    """A stand-in server with the failure modes of real ones, chosen by the prompt's first word: ``busy``
+    answers 503 + Retry-After: 0 once, ``down`` 503 + Retry-After: 30 always, ``broken`` 500, ``slow``
+    takes 2 s, ``nolp`` returns no logprobs; otherwise it echoes the prompt's tokens with one
+    generated token after them (it honours max_tokens 1)."""
 
-    calls: list[int] = []
+    calls: list[str] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.calls.append(body["max_tokens"])
         prompt = body["prompt"]
-        if len(self.calls) == 1:
+        word = prompt.split()[0]
+        self.calls.append(word)
+        if word == "busy" and self.calls.count("busy") == 1:
             self._send(503, {"error": {"message": "overloaded"}}, {"Retry-After": "0"})
-        elif body["max_tokens"] == 0:
-            self._send(400, {"error": {"message": "max_tokens must be at least 1"}})
-        elif prompt.startswith("nolp"):
+        elif word == "down":
+            self._send(503, {"error": {"message": "loading"}}, {"Retry-After": "30"})
+        elif word == "broken":
+            self._send(500, {"error": {"message": "internal"}})
+        elif word == "nolp":
             self._send(200, {"choices": [{"text": prompt + "!", "logprobs": None}]})
         else:
-            cut = prompt.index(" ")
+            if word == "slow":
+                time.sleep(2)
+            cut = max(prompt.rfind(" "), 0)
             lp = {"tokens": [prompt[:cut], prompt[cut:], " gen"], "token_logprobs": [None, -1.5, -7.0],
                   "text_offset": [0, cut, len(prompt)], "top_logprobs": None}
             self._send(200, {"choices": [{"text": prompt + " gen", "logprobs": lp}]})
@@ -225,24 +266,63 @@ class _Scripted(BaseHTTPRequestHandler):
         pass
 
 
-def test_retry_after_and_max_tokens_fallback() -> None:
+@pytest.fixture
+def scripted() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Scripted.calls = []
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
-        start = time.monotonic()
-        with OpenAIModel("m", base_url=url, max_retries=2, backoff=30.0, api_key_env=KEY_ENV) as model:
-            assert model.loglikelihood([LoglikelihoodRequest("ctx", (" x",))]) == [[-1.5]]
-            assert time.monotonic() - start < 5  # Retry-After: 0 beat the 30 s backoff
-            assert _Scripted.calls == [0, 0, 1]  # 503, then 400 on max_tokens=0, then max_tokens=1
-            assert model.loglikelihood([LoglikelihoodRequest("again", (" y",))]) == [[-1.5]]
-            assert _Scripted.calls[3:] == [1]  # remembered
-            with pytest.raises(BackendError, match="--mode generate"):
-                model.loglikelihood([LoglikelihoodRequest("nolp", (" z",))])
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _scripted_model(url: str, **options: object) -> OpenAIModel:
+    return OpenAIModel("m", base_url=url, max_retries=2, backoff=30.0, api_key_env=KEY_ENV, probe=False,
+                       **options)  # type: ignore[arg-type]
+
+
+def test_retry_after_and_the_generated_token_dropped(scripted: str) -> None:
+    start = time.monotonic()
+    with _scripted_model(scripted) as model:
+        assert model.loglikelihood([LoglikelihoodRequest("busy ctx", (" x",))]) == [[-1.5]]
+        assert time.monotonic() - start < 5  # Retry-After: 0 beat the 30 s backoff
+        assert _Scripted.calls == ["busy", "busy"]
+        assert model.tally.summary() == "1 request(s): 1 answered; 1 retries (1x HTTP 503)"
+        with pytest.raises(BackendError, match="--mode generate"):
+            model.loglikelihood([LoglikelihoodRequest("nolp", (" z",))])
+
+
+def test_only_busy_and_connection_errors_are_retried(scripted: str) -> None:
+    with _scripted_model(scripted) as model, pytest.raises(BackendError, match="HTTP 500") as err:
+        model.loglikelihood([LoglikelihoodRequest("broken", (" x",))])
+    assert _Scripted.calls == ["broken"] and "0 answered, 1 failed (1x HTTP 500" in str(err.value)
+
+
+def test_a_timed_out_request_is_not_retried(scripted: str) -> None:
+    start = time.monotonic()
+    with _scripted_model(scripted, timeout=0.5) as model, pytest.raises(BackendError, match="not retried") as err:
+        model.generate([GenerationRequest("slow one", max_new_tokens=1)])
+    assert _Scripted.calls == ["slow"] and time.monotonic() - start < 2
+    assert "no answer within 0.5 s" in str(err.value) and "max_tokens 0 as no limit" in str(err.value)
+
+
+def test_item_and_run_deadlines_stop_the_waiting(scripted: str) -> None:
+    start = time.monotonic()
+    with _scripted_model(scripted, item_timeout=1.0) as model, \
+            pytest.raises(BackendError, match="did not finish within 1 s") as err:
+        model.loglikelihood([LoglikelihoodRequest("down ctx", (" x", " y"))])  # Retry-After: 30 on every call
+    assert time.monotonic() - start < 3
+    assert "2 request(s): 0 answered, 2 stopped unanswered" in str(err.value)
+    assert "2 retries (2x HTTP 503)" in str(err.value)
+    with _scripted_model(scripted, run_timeout=1.5) as model:
+        assert model.generate([GenerationRequest("fine", max_new_tokens=1)]) == ["fine gen"]
+        with pytest.raises(BackendError, match="deadline of 1.5 s"):
+            model.generate([GenerationRequest("down", max_new_tokens=1)])
+        with pytest.raises(BackendError, match="deadline of 1.5 s has passed"):
+            model.generate([GenerationRequest("fine", max_new_tokens=1)])
+    assert time.monotonic() - start < 6
 
 
 @pytest.mark.parametrize("header,expected", [
@@ -271,7 +351,7 @@ def test_backoff_doubles_up_to_the_cap_with_jitter(caplog: pytest.LogCaptureFixt
 
     async def run() -> None:
         retrying = model._retrying("http://upstream.test/v1/completions").copy(sleep=no_sleep)
-        await retrying(model._post_once, client, "http://upstream.test/v1/completions", {})
+        await retrying(model._post_once, client, "http://upstream.test/v1/completions", {}, 10.0)
 
     with caplog.at_level("WARNING"), pytest.raises(Exception, match="HTTP 503: busy"):
         asyncio.run(run())

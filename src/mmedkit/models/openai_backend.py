@@ -1,29 +1,35 @@
-"""OpenAI-compatible HTTP backend: vLLM, llama.cpp server, Ollama, hosted APIs, ``mmed serve``.
+"""OpenAI-compatible HTTP backend: vLLM, llama.cpp server, Ollama, TGI, hosted APIs, ``mmed serve``.
 
 Generation goes to ``/chat/completions`` (chat prompts) or ``/completions`` (text prompts).
 Log-likelihood scoring uses the standard echo trick: ``/completions`` with
-``prompt = context + continuation``, ``echo: true``, ``logprobs: 1`` and ``max_tokens: 0``; the
-continuation's score is the sum of the echoed ``token_logprobs`` whose ``text_offset`` falls at or
-after the end of the context. This needs a server that returns prompt log-probabilities (vLLM and
-``mmed serve`` do; most hosted chat APIs do not). A token that straddles the context/continuation
-boundary is not counted, so continuations should start at a token boundary (e.g. with a space).
+``prompt = context + continuation``, ``echo: true``, ``logprobs: 1`` and ``max_tokens`` 0 (or 1, the
+generated token dropped); the continuation's score is the sum of the echoed ``token_logprobs`` whose
+``text_offset`` falls at or after the end of the context. A token that straddles the
+context/continuation boundary is not counted, so continuations should start at a token boundary
+(e.g. with a space).
+
+Before the first request of a kind, the server is probed (:mod:`mmedkit.models.openai_probe`): one
+short request per capability the run needs, each with its own deadline. The verdict picks 0 or 1 new
+token for scoring, or stops the run within seconds saying what the server lacks and what to do.
 
 The public methods are synchronous. Requests run concurrently (at most ``concurrency`` in flight)
 on an event loop owned by this object and running in a background thread, so they work from any
 thread, including one that already runs an event loop. Progress callbacks run in the calling thread.
 
-Connection errors, timeouts, 429 and 5xx responses are retried (``max_retries`` times) with tenacity:
-the wait is the server's ``Retry-After`` when it sends one (seconds or an HTTP date, at most 600 s),
-else ``backoff`` seconds doubling per attempt (at most 60 s) plus up to ``backoff`` seconds of jitter.
-The openai SDK's own retry logic was weighed and not used: it waits its own backoff on
-``Retry-After: 0``, gives up on a ``Retry-After`` above 120 s, has a fixed 0.5-8 s backoff, and would
-add a dependency to the eval extra that takes 0.46 s to import (tenacity: 0.03 s).
+Budgets, not endless retries: each request has ``timeout`` seconds, each item (all its requests,
+retries included) ``item_timeout``, the whole run (every call on this object) ``run_timeout``. Only
+429, 503 and a refused or reset connection are retried (``max_retries`` times, see
+:mod:`mmedkit.models.openai_http`), with tenacity: the wait is the server's ``Retry-After`` when it
+sends one (seconds or an HTTP date, at most 600 s), else ``backoff`` seconds doubling per attempt (at
+most 60 s) plus up to ``backoff`` seconds of jitter. A timed-out request is not retried. A failure
+stops the call with the tally of the run's requests (answered, retried and failed, by reason).
+The openai SDK's own retry logic was weighed and not used: it retries timeouts, waits its own backoff
+on ``Retry-After: 0``, gives up on a ``Retry-After`` above 120 s, and would add a dependency.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import queue
@@ -52,60 +58,14 @@ from mmedkit.models.base import (
     Prompt,
     stop_at,
 )
+from mmedkit.models.openai_http import RequestTally, Transient, check_status, classify, redact
+from mmedkit.models.openai_probe import Prober, ProbeReport
 
 log = logging.getLogger(__name__)
 
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 _MAX_DELAY = 60.0
-_MAX_RETRY_AFTER = 600.0
-
-
-class _StatusError(BackendError):
-    """The server answered with a non-retryable HTTP error status."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Transient(Exception):
-    """A failure worth retrying (connection error, timeout, 429, 5xx), with the server's Retry-After."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-def error_message(resp: httpx.Response) -> str:
-    """The server's error message: OpenAI ``{"error": {"message"}}``, FastAPI ``{"detail"}``, or text."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text.strip()[:500] or resp.reason_phrase
-    if isinstance(body, dict):
-        err = body.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        for key in ("error", "detail", "message"):
-            if body.get(key):
-                return str(body[key])
-    return str(body)[:500]
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), if present."""
-    if not value:
-        return None
-    try:
-        return min(max(float(value), 0.0), _MAX_RETRY_AFTER)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max(when.timestamp() - time.time(), 0.0), _MAX_RETRY_AFTER)
 
 
 class OpenAIModel(LanguageModel):
@@ -115,7 +75,10 @@ class OpenAIModel(LanguageModel):
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8, timeout: float = 120.0,
-                 max_retries: int = 5, backoff: float = 1.0, tokenizer: str | None = None) -> None:
+                 max_retries: int = 5, backoff: float = 1.0, tokenizer: str | None = None,
+                 item_timeout: float | None = 600.0, run_timeout: float | None = None, probe: bool = True,
+                 probe_timeout: float = 20.0) -> None:
+        """``probe=False`` skips the probe (scoring then asks for 1 new token, which every server bounds)."""
         self.name = model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self._api_key = api_key if api_key is not None else (os.environ.get(api_key_env) or None)
@@ -125,7 +88,14 @@ class OpenAIModel(LanguageModel):
         self.backoff = max(0.0, backoff)
         self.tokenizer_name = tokenizer
         self._tokenizer: Any = None
-        self._min_score_tokens = 0  # becomes 1 once a server rejects max_tokens=0
+        self.item_timeout = item_timeout
+        self.run_timeout = run_timeout
+        self.probe = probe
+        self.probe_timeout = probe_timeout
+        self.probes: dict[str, ProbeReport] = {}
+        self.tally = RequestTally()
+        self._score_tokens = 1
+        self._deadline: float | None = None
         self._warned_boundary = False
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -134,7 +104,22 @@ class OpenAIModel(LanguageModel):
         self._sem: asyncio.Semaphore | None = None
 
     def __repr__(self) -> str:
-        return f"OpenAIModel({self.name!r}, base_url={self.base_url!r})"
+        return f"OpenAIModel({self.name!r}, base_url={redact(self.base_url)!r})"
+
+    # ------------------------------------------------------------ probe
+    def require(self, *needs: str) -> None:
+        """Probe the capabilities in ``needs`` not probed yet (see :mod:`mmedkit.models.openai_probe`);
+        raise :class:`BackendError` with the probe's verdict when the server lacks one."""
+        todo = [n for n in needs if n not in self.probes]
+        if not self.probe or not todo:
+            return
+        report = Prober(self.base_url, self.name, api_key=self._api_key, timeout=self.probe_timeout).run(todo)
+        log.info("%s", report.verdict())
+        report.raise_for_failures()
+        for need in todo:
+            self.probes[need] = report
+        if "logprobs" in todo and report.score_tokens is not None:
+            self._score_tokens = report.score_tokens
 
     # ------------------------------------------------------------ event loop
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -151,9 +136,18 @@ class OpenAIModel(LanguageModel):
         in this thread and return the coroutine's result."""
         loop = self._ensure_loop()
         done: queue.SimpleQueue[int] = queue.SimpleQueue()
+        if self.run_timeout is not None and self._deadline is None:
+            self._deadline = time.monotonic() + self.run_timeout
+        remaining = None if self._deadline is None else self._deadline - time.monotonic()
 
         async def main() -> Any:
-            return await make(done.put)
+            if remaining is not None and remaining <= 0:
+                raise BackendError(f"the run's deadline of {self.run_timeout:g} s has passed")
+            try:
+                async with asyncio.timeout(remaining):
+                    return await make(done.put)
+            except TimeoutError:
+                raise BackendError(f"the run did not finish within its deadline of {self.run_timeout:g} s") from None
 
         fut = asyncio.run_coroutine_threadsafe(main(), loop)
         fut.add_done_callback(lambda _: done.put(-1))  # wakes the loop below at once
@@ -167,9 +161,24 @@ class OpenAIModel(LanguageModel):
                     return fut.result()
                 if progress:
                     progress(n)
+        except BackendError as exc:
+            fut.cancel()
+            raise BackendError(f"{exc}\n{self.tally.summary()}") from exc
         except BaseException:
             fut.cancel()
             raise
+        finally:
+            if self.tally.retries or self.tally.failures:
+                log.warning("%s: %s", redact(self.base_url), self.tally.summary())
+
+    async def _item(self, work: Awaitable[Any]) -> Any:
+        """``work`` (all requests of one item) within ``item_timeout`` seconds."""
+        try:
+            async with asyncio.timeout(self.item_timeout):
+                return await work
+        except TimeoutError:
+            raise BackendError(f"an item did not finish within {self.item_timeout:g} s (all its requests, "
+                               "waiting and retries included)") from None
 
     async def _get_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         if self._client is None or self._sem is None:
@@ -207,34 +216,42 @@ class OpenAIModel(LanguageModel):
 
         def before_sleep(state: RetryCallState) -> None:
             delay = state.next_action.sleep if state.next_action else 0.0
+            self.tally.retries[getattr(failure(state), "kind", "error")] += 1
             log.warning("%s failed (%s); retry %d/%d in %.1fs", url, failure(state), state.attempt_number,
                         self.max_retries, delay)
 
         return AsyncRetrying(stop=stop_after_attempt(self.max_retries + 1), wait=wait, reraise=True,
-                             retry=retry_if_exception_type(_Transient), before_sleep=before_sleep)
+                             retry=retry_if_exception_type(Transient), before_sleep=before_sleep)
 
     async def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON with retries on connection errors, timeouts, 429 and 5xx."""
+        """POST JSON; retry 429, 503 and refused or reset connections; count the outcome in ``tally``."""
         client, sem = await self._get_client()
         url = f"{self.base_url}/{path}"
         async with sem:
             try:
-                return await self._retrying(url)(self._post_once, client, url, payload)
-            except _Transient as exc:
-                raise BackendError(f"{url} failed after {self.max_retries + 1} attempt(s): {exc}") from exc
+                body = await self._retrying(url)(self._post_once, client, url, payload, self.timeout)
+            except Transient as exc:
+                err = BackendError(f"{redact(url)} failed after {self.max_retries + 1} attempt(s): {exc}")
+                self.tally.failed(err)
+                raise err from exc
+            except BackendError as exc:
+                self.tally.failed(exc)
+                raise
+            except asyncio.CancelledError:
+                self.tally.stopped += 1
+                raise
+        self.tally.ok += 1
+        return body
 
     @staticmethod
-    async def _post_once(client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """One POST: the JSON body, a :class:`_Transient` failure, or a final :class:`BackendError`."""
+    async def _post_once(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
+                         timeout: float) -> dict[str, Any]:
+        """One POST: the JSON body, a :class:`Transient` failure, or a final :class:`BackendError`."""
         try:
             resp = await client.post(url, json=payload)
-        except httpx.TransportError as exc:
-            raise _Transient(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
-        if resp.status_code >= 400:
-            msg = error_message(resp)
-            if resp.status_code != 429 and resp.status_code < 500:
-                raise _StatusError(f"HTTP {resp.status_code} from {url}: {msg}", resp.status_code)
-            raise _Transient(f"HTTP {resp.status_code}: {msg}", retry_after_seconds(resp.headers.get("retry-after")))
+        except httpx.HTTPError as exc:
+            raise classify(exc, redact(url), timeout) from exc
+        check_status(resp, redact(url))
         try:
             body = resp.json()
         except ValueError as exc:
@@ -247,10 +264,12 @@ class OpenAIModel(LanguageModel):
     def generate(self, requests: Sequence[GenerationRequest], *, progress: Progress = None) -> list[str]:
         """One generated text per request, in order (chat prompts via /chat/completions)."""
         reqs = list(requests)
+        self.require(*(["chat"] if any(not isinstance(r.prompt, str) for r in reqs) else []),
+                     *(["completions"] if any(isinstance(r.prompt, str) for r in reqs) else []))
 
         async def run(report: Callable[[int], None]) -> list[str]:
             async def one(req: GenerationRequest) -> str:
-                text = await self._generate_one(req)
+                text = await self._item(self._generate_one(req))
                 report(1)
                 return text
 
@@ -276,7 +295,7 @@ class OpenAIModel(LanguageModel):
     def _choice(self, body: dict[str, Any]) -> dict[str, Any]:
         choices = body.get("choices")
         if not choices or not isinstance(choices[0], dict):
-            raise BackendError(f"{self.base_url}: response has no choices: {str(body)[:200]}")
+            raise BackendError(f"{redact(self.base_url)}: response has no choices: {str(body)[:200]}")
         return choices[0]
 
     # ------------------------------------------------------------ scoring
@@ -308,10 +327,12 @@ class OpenAIModel(LanguageModel):
             if not req.continuations or any(not c for c in req.continuations):
                 raise BackendError("every log-likelihood request needs non-empty continuations")
             jobs.append((self._render_context(req.context, req.continuation_prefix), list(req.continuations)))
+        if jobs:
+            self.require("logprobs")
 
         async def run(report: Callable[[int], None]) -> list[list[float]]:
             async def one(ctx: str, conts: list[str]) -> list[float]:
-                scores = await self._gather([self._score_one(ctx, c) for c in conts])
+                scores = await self._item(self._gather([self._score_one(ctx, c) for c in conts]))
                 report(1)
                 return scores
 
@@ -322,15 +343,8 @@ class OpenAIModel(LanguageModel):
     async def _score_one(self, context: str, continuation: str) -> float:
         prompt = context + continuation
         payload = {"model": self.name, "prompt": prompt, "echo": True, "logprobs": 1, "temperature": 0.0,
-                   "max_tokens": self._min_score_tokens}
-        try:
-            body = await self._post("completions", payload)
-        except _StatusError as exc:
-            if exc.status != 400 or payload["max_tokens"] != 0:
-                raise
-            log.info("server rejected max_tokens=0 (%s); scoring with max_tokens=1", exc)
-            self._min_score_tokens = 1
-            body = await self._post("completions", {**payload, "max_tokens": 1})
+                   "max_tokens": self._score_tokens}
+        body = await self._post("completions", payload)
         return self._sum_logprobs(body, len(context), len(prompt))
 
     def _sum_logprobs(self, body: dict[str, Any], start: int, end: int) -> float:
@@ -339,7 +353,7 @@ class OpenAIModel(LanguageModel):
         values = lp.get("token_logprobs") if isinstance(lp, dict) else None
         if not offsets or not values:
             raise BackendError(
-                f"the server at {self.base_url} returned no prompt log-probabilities: it does not support "
+                f"the server at {redact(self.base_url)} returned no prompt log-probabilities: it does not support "
                 "echo + logprobs on /completions, so it cannot score answers; use --mode generate")
         tokens = lp.get("tokens") or [""] * len(offsets)
         total, n = 0.0, 0
@@ -350,15 +364,15 @@ class OpenAIModel(LanguageModel):
                     log.warning("token %r crosses the context/continuation boundary and is not scored; "
                                 "start continuations at a token boundary (e.g. with a space)", tok)
                 continue
-            if off >= end:  # a generated token (max_tokens=1 fallback)
+            if off >= end:  # a generated token (max_tokens=1)
                 break
             if val is None:
-                raise BackendError(f"the server at {self.base_url} gave no log-probability for continuation "
+                raise BackendError(f"the server at {redact(self.base_url)} gave no log-probability for continuation "
                                    f"token {tok!r} (an empty context cannot be scored)")
             total += float(val)
             n += 1
         if n == 0:
-            raise BackendError(f"the server at {self.base_url} did not echo the prompt's tokens with their "
+            raise BackendError(f"the server at {redact(self.base_url)} did not echo the prompt's tokens with their "
                                "log-probabilities; use --mode generate")
         return total
 
@@ -366,7 +380,9 @@ class OpenAIModel(LanguageModel):
     def info(self) -> ModelInfo:
         """Backend, model and server URL (never the API key)."""
         return ModelInfo(self.backend_name, self.name, {
-            "base_url": self.base_url, "concurrency": self.concurrency, "tokenizer": self.tokenizer_name,
+            "base_url": redact(self.base_url), "concurrency": self.concurrency, "tokenizer": self.tokenizer_name,
+            "score_tokens": self._score_tokens, "requests": self.tally.as_dict(),
+            "probe": {need: report.as_dict() for need, report in self.probes.items()},
         })
 
     def close(self) -> None:

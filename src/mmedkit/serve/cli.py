@@ -51,9 +51,10 @@ def build_app(*, model: str | None = None, adapter: str | None = None, upstream:
     policy = SafetyPolicy.load(safety_data)
     backend: ChatBackend
     if upstream:
-        from mmedkit.serve.upstream import UpstreamBackend, discover_model
+        from mmedkit.serve.upstream import UpstreamBackend, check_upstream, discover_model
 
         name = upstream_model or discover_model(upstream, upstream_api_key)
+        log.info("%s", check_upstream(upstream, name, upstream_api_key).verdict())  # stops a misconfigured one
         backend = UpstreamBackend(upstream, name, api_key=upstream_api_key, slots=upstream_slots)
     else:
         from mmedkit.models.hf import HFModel

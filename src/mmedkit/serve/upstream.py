@@ -1,7 +1,9 @@
-"""Answers from an upstream OpenAI-compatible server (vLLM, llama.cpp server, Ollama, another
+"""Answers from an upstream OpenAI-compatible server (vLLM, llama.cpp server, Ollama, TGI, another
 ``mmed serve``): the way to put the chat page and its safety layer in front of a GPU server.
 
-Every answer is requested with ``stream: true`` and relayed as it arrives; the upstream's own
+At start-up :func:`check_upstream` probes the upstream (chat template, streaming; see
+:mod:`mmedkit.models.openai_probe`), so a misconfigured upstream is reported before the first user
+waits. Every answer is requested with ``stream: true`` and relayed as it arrives; the upstream's own
 errors come back as :class:`UpstreamError` with its status and message.
 """
 
@@ -10,12 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from mmedkit.models.base import BackendError, Message
-from mmedkit.models.openai_backend import error_message, retry_after_seconds
+from mmedkit.models.openai_http import error_message, redact, retry_after_seconds, scrub
+from mmedkit.models.openai_probe import ProbeReport, probe
 from mmedkit.serve.backends import ChatBackend
 from mmedkit.serve.engine import GenerationStats, GenParams
 from mmedkit.serve.schemas import clean_text
@@ -28,21 +30,6 @@ class UpstreamError(BackendError):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
-
-
-def redact(url: str) -> str:
-    """``url`` with its ``user:password@`` (if any) shown as ``***@``: what logs, errors and /healthz show."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
-
-
-def scrub(text: str, url: str) -> str:
-    """``text`` with every occurrence of ``url``'s credentials removed."""
-    parts = urlsplit(url)
-    secret = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
-    return text.replace(secret + "@", "***@") if secret else text
 
 
 def discover_model(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> str:
@@ -62,6 +49,15 @@ def discover_model(base_url: str, api_key: str | None = None, timeout: float = 1
         return str(data[0]["id"])
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise UpstreamError(f"upstream {shown} lists no model; pass --upstream-model") from exc
+
+
+def check_upstream(base_url: str, model: str, api_key: str | None = None, timeout: float = 20.0) -> ProbeReport:
+    """Probe the upstream for what the chat service needs (``chat``, ``stream``), each check within
+    ``timeout`` seconds; raise :class:`UpstreamError` with the verdict when one fails."""
+    report = probe(base_url, model, ("chat", "stream"), api_key=api_key, timeout=timeout)
+    if not report.ok:
+        raise UpstreamError(f"the upstream cannot serve the chat service; {report.verdict()}")
+    return report
 
 
 class UpstreamBackend(ChatBackend):

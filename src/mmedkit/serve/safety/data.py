@@ -110,6 +110,8 @@ def load_pack(path: Path, concept_names: set[str], categories: Sequence[str]) ->
             raise src.error(["review", key], "missing: every safety file records who reviewed it, when, and how")
     terms: dict[str, tuple[re.Pattern[str], ...]] = {}
     fixed: dict[str, tuple[re.Pattern[str], ...]] = {}
+    names: dict[str, tuple[re.Pattern[str], ...]] = {}
+    near: dict[str, tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]] = {}
     declared = src.get(["concepts"], dict)
     for name in sorted(concept_names - set(declared)):
         unused = [n for n in declared if n not in concept_names]
@@ -121,8 +123,16 @@ def load_pack(path: Path, concept_names: set[str], categories: Sequence[str]) ->
         src.get(["concepts", name], dict)
         terms[name] = src.patterns(["concepts", name, "terms"], words, (), phrasing=True)
         fixed[name] = src.patterns(["concepts", name, "fixed"], words, (), phrasing=True)
-        if not terms[name] and not fixed[name]:
-            raise src.error(["concepts", name], "needs at least one of terms / fixed")
+        names[name] = src.patterns(["concepts", name, "names"], words, (), phrasing=True)
+        pairs = []
+        for i, pair in enumerate(src.get(["concepts", name, "near"], list, [])):
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise src.error(["concepts", name, "near", i], "a near pair is a list of two patterns")
+            pats = src.patterns(["concepts", name, "near", i], words, phrasing=True)
+            pairs.append((pats[0], pats[1]))
+        near[name] = tuple(pairs)
+        if not (terms[name] or fixed[name] or names[name] or near[name]):
+            raise src.error(["concepts", name], "needs at least one of terms / fixed / names / near")
     context = {kind: alternation(src.patterns(["context", kind], words, ())) for kind in CONTEXT_KINDS}
     texts = {k: " ".join(src.get(["texts", k], str).split()) for k in TEXT_FIELDS}
     advice = {c: " ".join(src.get(["advice", c], str).split()) for c in categories}
@@ -134,6 +144,8 @@ def load_pack(path: Path, concept_names: set[str], categories: Sequence[str]) ->
         pseudo=src.patterns(["negation", "pseudo"], words, (), phrasing=True),
         breaks=src.patterns(["negation", "breaks"], words, (), phrasing=True),
         joins=alternation(src.patterns(["negation", "joins"], words, ())),
+        answers=alternation(src.patterns(["negation", "answers"], words, ())),
+        names=names, near=near, near_window=src.get(["near_window"], int, 5 if words else 10),
         context=context, terms=terms, fixed=fixed, texts=texts, advice=advice, dose=dose, review=review)
 
 

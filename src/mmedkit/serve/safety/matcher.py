@@ -6,9 +6,16 @@ stands at most ``window`` words (characters for Chinese and Japanese) before it 
 (``before``), or right behind it (``after``: Russian ``боли в груди нет``, Japanese ``胸の痛みはない``).
 Other matches and ``joins`` (``or``, ``ni``, ``и``, ``和``) between the cue and the match do not count,
 so a cue reaches every symptom of a list (``pas de douleur ni de fièvre``, ``боли и одышки нет``).
-Clauses end at punctuation and at ``breaks`` words (``but``, ``mais``, ``但是``); ``pseudo`` phrases
-(``not sure``) and ``fixed`` phrasings, which carry their own negation (``can't breathe``), are never
-read as cues.
+A question answered by a negative (``Chest pain? None.``, ``Боль в груди? Нет.``) is negated too
+(``answers``). Clauses end at punctuation and at ``breaks`` words (``but``, ``mais``, ``但是``);
+``pseudo`` phrases (``not sure``) and ``fixed`` phrasings, which carry their own negation
+(``can't breathe``), are never read as cues.
+
+Phrasings come in four kinds: ``terms``; ``fixed``; ``names`` of a condition (``stroke``, ``инсульт``),
+which do not count in a question (``does high blood pressure raise the risk of stroke?``); and ``near``
+pairs, two patterns within ``near_window`` words (characters) of each other in one clause, in either
+order and with no negation cue between them, so ``my chest feels so heavy`` and ``a heavy weight on my
+chest`` are one line of data (body part, sensation) instead of a list of sentences.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from mmedkit.text import CJK, CYRILLIC, script_re
 
 PUNCT = r"[.;:!?。；：！？\n…]"
 """Characters that end a sentence."""
@@ -46,8 +56,8 @@ class Hit:
     start: int
     end: int
     text: str
-    fixed: bool
-    """A ``fixed`` phrasing: never negated by a cue."""
+    kind: str
+    """``terms``, ``fixed`` (never negated by a cue), ``names`` or ``near``."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,8 @@ class Scan:
 _MASKED = re.compile(r"^_+$")
 _WORD_CHAR = re.compile(r"\w")
 _CLAUSE_END = re.compile(f"{PUNCT}|{COMMAS}")
+_CJK = script_re(CJK)
+_CYR = script_re(CYRILLIC)
 
 
 @dataclass
@@ -82,8 +94,20 @@ class LanguagePack:
     advice: dict[str, str]
     dose: re.Pattern[str] | None
     joins: re.Pattern[str] | None = None
+    answers: re.Pattern[str] | None = None
+    names: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)
+    near: dict[str, tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]] = field(default_factory=dict)
+    near_window: int = 5
     context: dict[str, re.Pattern[str] | None] = field(default_factory=dict)
     review: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def script(self) -> str:
+        """``latin``, ``cyrillic`` or ``cjk``: the script of the pack's texts."""
+        title = self.texts.get("emergency_title", "")
+        if _CJK.search(title):
+            return "cjk"
+        return "cyrillic" if _CYR.search(title) else "latin"
 
     def bounds(self, t: str) -> list[tuple[int, int]]:
         """Where clauses of ``t`` end: punctuation and commas (not 、: Chinese and Japanese list symptoms
@@ -93,15 +117,22 @@ class LanguagePack:
 
     def patterns(self) -> Iterable[re.Pattern[str]]:
         """Every phrasing pattern of the pack (for the spelling lexicon)."""
-        for group in (self.terms, self.fixed):
+        for group in (self.terms, self.fixed, self.names):
             for pats in group.values():
                 yield from pats
+        for pairs in self.near.values():
+            for pair in pairs:
+                yield from pair
 
     def scan(self, t: str) -> Scan:
         """Matches of this language's phrasings in normalized text ``t``, and ``t`` masked for negation cues."""
-        hits = [Hit(name, *m.span(), m.group(), kind == "fixed")
-                for kind, group in (("fixed", self.fixed), ("terms", self.terms))
+        hits = [Hit(name, *m.span(), m.group(), kind)
+                for kind, group in (("fixed", self.fixed), ("terms", self.terms), ("names", self.names))
                 for name, pats in group.items() for p in pats for m in self._finditer(p, t)]
+        if self.near:
+            ends = sorted(e for _, e in self.bounds(t))
+            hits += [hit for name, pairs in self.near.items() for a, b in pairs
+                     for hit in self._near(name, a, b, t, ends)]
         # Negation cues are looked for with every match and every pseudo-negation blanked out:
         # "can't breathe" lends its "can't" to nothing else.
         masked = mask(t, [(h.start, h.end) for h in hits]
@@ -119,6 +150,25 @@ class LanguagePack:
                 continue
             yield m
             pos = max(m.end(), start + 1)
+
+    def _near(self, name: str, a: re.Pattern[str], b: re.Pattern[str], t: str, ends: list[int]) -> Iterator[Hit]:
+        """``a`` and ``b`` close together in one clause, in either order, without a negation cue between."""
+        bs = [m.span() for m in self._finditer(b, t)]
+        if not bs:
+            return
+        for ma in self._finditer(a, t):
+            for bs_, be in bs:
+                (s1, e1), (s2, e2) = sorted([ma.span(), (bs_, be)])
+                if s2 < e1:
+                    continue
+                between = t[e1:s2]
+                gap = len(between.split()) if self.words else len(between)
+                if gap > self.near_window or any(s1 < e <= s2 for e in ends):
+                    continue
+                if self.before is not None and self.before.search(between.strip()):
+                    continue
+                yield Hit(name, s1, e2, t[s1:e2], "near")
+                break
 
     def _filler(self, segment: str) -> str:
         """``segment`` without other matches and list joins (they do not count in a negation window)."""
@@ -142,13 +192,15 @@ class LanguagePack:
                 windows = (before[-self.window:], self._filler(before)[-self.window:])
             if any(self.before.search(w) for w in windows):
                 return True
+        if self.answers is not None and clause_end < len(masked) and masked[clause_end] in "?？" \
+                and self.answers.match(masked[clause_end + 1:].lstrip()):
+            return True
         if not self.after:
             return False
         if self.words:
             tail = " " + " ".join(self._filler(after).split()[:self.window])
-        else:
-            tail = self._filler(after)[:self.window]
-        return any(p.match(tail) or p.match(after[:self.window * (8 if self.words else 1)]) for p in self.after)
+            return any(p.search(tail) for p in self.after)
+        return any(p.match(self._filler(after)[:self.window]) or p.match(after[:self.window]) for p in self.after)
 
     def text(self, name: str) -> str:
         """One of the pack's texts (``disclaimer``, ``system_prompt``, ...)."""

@@ -131,14 +131,19 @@ class SafetyPolicy:
         own = self.detect_language(text)
         packs = sorted(self.packs.values(), key=lambda p: p.code != own)  # the message's own phrasings first
         scans = {p.code: p.scan(t) for p in packs}
-        context = Context.of(t, packs)
+        # Context cues of the message's own language, and of the languages of other scripts only:
+        # the French "these" (a thesis) must not make an English message educational.
+        script = self.pack(own).script
+        context = Context.of(t, [p for p in packs if p.code == own or p.script != script])
         present: dict[str, tuple[str, str]] = {}
         negated: set[str] = set()
         for pack in packs:
             peers = [(q, scans[q.code]) for q in packs if q.words == pack.words]
             for hit in sorted(scans[pack.code].hits, key=lambda h: h.start):
-                if not hit.fixed and any(q.negated(s, hit.start, hit.end) for q, s in peers):
+                if hit.kind != "fixed" and any(q.negated(s, hit.start, hit.end) for q, s in peers):
                     negated.add(hit.concept)
+                elif hit.kind == "names" and context.in_question(hit.start):
+                    continue
                 elif not context.out_of_context(hit.start):
                     present.setdefault(hit.concept, (hit.text, pack.code))
         return Findings(present, frozenset(negated - present.keys()))

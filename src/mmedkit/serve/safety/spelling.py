@@ -2,17 +2,19 @@
 
 The lexicon is every word the phrasing patterns can match, read off the patterns themselves (the stdlib
 regex parser expands optional parts and alternatives; ``\\w*`` endings make stems such as ``suicid``).
-A message word of five letters or more is replaced by the lexicon word (or stem plus the word's own
+A message word of four letters or more is replaced by the lexicon word (or stem plus the word's own
 ending) within one edit (two from eight letters; transpositions count once), unless it is a real word
-of English, French, Spanish or Russian (pyspellchecker's frequency lists): ``painted`` never becomes
-``fainted``. Distances are rapidfuzz's Damerau-Levenshtein. Chinese and Japanese are left as typed.
+of English, French or Spanish (pyspellchecker's frequency lists) or Russian (pymorphy3's dictionary,
+which knows every inflected form; pyspellchecker's Russian list is too small: ``запыхаюсь`` would become
+``задыхаюсь``): ``painted`` never becomes ``fainted``. Distances are rapidfuzz's Damerau-Levenshtein.
+Chinese and Japanese are left as typed.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from itertools import product
 from re import _constants as C  # noqa: N812 - the stdlib parser's opcodes
@@ -23,9 +25,10 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 WILD = "\x00"
 _CAP = 64
-_WORD = re.compile(r"[^\W\d_]{5,}")
+_WORD = re.compile(r"[^\W\d_]{4,}")
 _TOKEN = re.compile(rf"[^\W\d_{WILD}]+{WILD}?|{WILD}")
-DICTIONARY_LANGUAGES = ("en", "fr", "es", "ru")
+DICTIONARY_LANGUAGES = ("en", "fr", "es")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
 
 
 def expand(pattern: str) -> list[str]:
@@ -77,13 +80,25 @@ def lexicon_of(patterns: Iterable[re.Pattern[str]]) -> tuple[set[str], set[str]]
 
 
 @lru_cache(maxsize=1)
+def _russian() -> Callable[[str], bool]:
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer().word_is_known
+
+
+def is_known(word: str, latin: frozenset[str]) -> bool:
+    """Whether ``word`` is a real word (``latin``: the English, French and Spanish words)."""
+    return _russian()(word) if _CYRILLIC.match(word) else word in latin
+
+
+@lru_cache(maxsize=1)
 def known_words() -> frozenset[str]:
     """Real words of the dictionary languages (loaded once per process)."""
     from spellchecker import SpellChecker
 
     words: set[str] = set()
     for code in DICTIONARY_LANGUAGES:
-        words.update(w for w in SpellChecker(language=code).word_frequency.dictionary if len(w) >= 5)
+        words.update(w for w in SpellChecker(language=code).word_frequency.dictionary if len(w) >= 4)
     return frozenset(words)
 
 
@@ -111,7 +126,7 @@ class SpellFixer:
         return _WORD.sub(lambda m: self.fix_word(m.group()), t)
 
     def _fix_word(self, w: str) -> str:
-        if w in self.words or w in self.known or any(w[:n] in self.stems for n in self._stems_by_len):
+        if w in self.words or is_known(w, self.known) or any(w[:n] in self.stems for n in self._stems_by_len):
             return w
         best, best_d = w, 3
         n = len(w)

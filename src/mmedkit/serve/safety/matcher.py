@@ -165,7 +165,8 @@ class LanguagePack:
                 gap = len(between.split()) if self.words else len(between)
                 if gap > self.near_window or any(s1 < e <= s2 for e in ends):
                     continue
-                if self.before is not None and self.before.search(between.strip()):
+                if self.before is not None and (self.before.search(between.strip())
+                                                or any(self.before.fullmatch(w) for w in between.split())):
                     continue
                 yield Hit(name, s1, e2, t[s1:e2], "near")
                 break

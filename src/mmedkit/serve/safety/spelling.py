@@ -2,7 +2,7 @@
 
 The lexicon is every word the phrasing patterns can match, read off the patterns themselves (the stdlib
 regex parser expands optional parts and alternatives; ``\\w*`` endings make stems such as ``suicid``).
-A message word of four letters or more is replaced by the lexicon word (or stem plus the word's own
+A message word of five letters or more is replaced by the lexicon word (or stem plus the word's own
 ending) within one edit (two from eight letters; transpositions count once), unless it is a real word
 of English, French or Spanish (pyspellchecker's frequency lists) or Russian (pymorphy3's dictionary,
 which knows every inflected form; pyspellchecker's Russian list is too small: ``запыхаюсь`` would become
@@ -25,7 +25,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 WILD = "\x00"
 _CAP = 64
-_WORD = re.compile(r"[^\W\d_]{4,}")
+_WORD = re.compile(r"[^\W\d_]{5,}")
 _TOKEN = re.compile(rf"[^\W\d_{WILD}]+{WILD}?|{WILD}")
 DICTIONARY_LANGUAGES = ("en", "fr", "es")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")

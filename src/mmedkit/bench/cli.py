@@ -46,6 +46,10 @@ def bench_run(
     api_key_env: Annotated[str, typer.Option(help="openai: environment variable holding the API key.")]
     = "OPENAI_API_KEY",
     concurrency: Annotated[int, typer.Option(help="openai: parallel requests.")] = 8,
+    timeout: Annotated[float, typer.Option(help="openai: seconds per request (a timed-out one is not retried).")]
+    = 120.0,
+    deadline: Annotated[float | None, typer.Option(help="openai: seconds for the whole run (default: none).")]
+    = None,
     tokenizer: Annotated[str | None, typer.Option(help="openai: tokenizer to render chat prompts for scoring.")]
     = None,
     tensor_parallel_size: Annotated[int | None, typer.Option(help="vllm: GPUs per model.")] = None,
@@ -78,6 +82,7 @@ def bench_run(
                         model_options={
                             "dtype": dtype, "device": device, "adapter": adapter, "batch_size": batch_size,
                             "base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency,
+                            "timeout": timeout, "run_timeout": deadline,
                             "tokenizer": tokenizer, "tensor_parallel_size": tensor_parallel_size,
                             "trust_remote_code": trust_remote_code or None})
         if suite is not None:

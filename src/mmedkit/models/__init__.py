@@ -22,7 +22,8 @@ def load_model(backend: str, model: str, **options: Any) -> LanguageModel:
     """Create a model backend by name; options not used by the backend are ignored if None.
 
     ``hf``: dtype, device, adapter, batch_size, trust_remote_code, revision.
-    ``openai``: base_url, api_key_env, concurrency, timeout, max_retries, tokenizer.
+    ``openai``: base_url, api_key_env, concurrency, timeout, max_retries, tokenizer, item_timeout, run_timeout,
+    probe, probe_timeout.
     ``vllm``: dtype, adapter, tensor_parallel_size, gpu_memory_utilization, trust_remote_code.
     """
     opts = {k: v for k, v in options.items() if v is not None}
@@ -35,7 +36,8 @@ def load_model(backend: str, model: str, **options: Any) -> LanguageModel:
         from mmedkit.models.openai_backend import OpenAIModel
 
         return OpenAIModel(model, **_only(opts, "base_url", "api_key_env", "concurrency", "timeout",
-                                          "max_retries", "tokenizer"))
+                                          "max_retries", "tokenizer", "item_timeout", "run_timeout", "probe",
+                                          "probe_timeout"))
     if backend == "vllm":
         from mmedkit.models.vllm_backend import VLLMModel
 

@@ -139,6 +139,7 @@ class OpenAIModel(LanguageModel):
         if self.run_timeout is not None and self._deadline is None:
             self._deadline = time.monotonic() + self.run_timeout
         remaining = None if self._deadline is None else self._deadline - time.monotonic()
+        troubles = self.tally.troubles()
 
         async def main() -> Any:
             if remaining is not None and remaining <= 0:
@@ -168,7 +169,7 @@ class OpenAIModel(LanguageModel):
             fut.cancel()
             raise
         finally:
-            if self.tally.retries or self.tally.failures:
+            if self.tally.troubles() != troubles:  # this call retried or failed: say so once
                 log.warning("%s: %s", redact(self.base_url), self.tally.summary())
 
     async def _item(self, work: Awaitable[Any]) -> Any:

@@ -131,6 +131,10 @@ class RequestTally:
         text = str(exc).split("\n", 1)[0]
         self.failures[text if len(text) <= 160 else text[:157] + "..."] += 1
 
+    def troubles(self) -> int:
+        """Retries and failures so far."""
+        return sum(self.retries.values()) + sum(self.failures.values())
+
     def summary(self) -> str:
         """One line: ``12 requests: 11 answered, 1 failed (...); 3 retries (2x HTTP 503, 1x connection)``."""
         total = self.ok + self.stopped + sum(self.failures.values())

@@ -12,7 +12,7 @@ Cues of every language apply to every message (people mix languages).
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,13 +38,13 @@ class Context:
         starts = sorted({0} | {e for p in packs for _, e in p.bounds(t)})
         ends = [m.start() for m in _SENTENCE.finditer(t)] + [len(t)]
         questions = [(start, end) for start, end in zip(starts, [*starts[1:], len(t)], strict=True)
-                     if _QUESTION_END.search(t[start:end])]
+                     if _QUESTION_END.search(t[start:end][-12:])]
         silenced, present = [], []
         for pack in packs:
             for kind, cue in pack.context.items():
                 if cue is None:
                     continue
-                for m in cue.finditer(t):
+                for m in pack.finditer(cue, t):
                     clause = starts[bisect_right(starts, m.start()) - 1]
                     if kind == "present":
                         nxt = bisect_right(starts, m.start())
@@ -52,7 +52,7 @@ class Context:
                     elif kind == "education":
                         silenced.append((0, len(t)))
                     else:
-                        silenced.append((clause, min(e for e in ends if e >= m.end())))
+                        silenced.append((clause, ends[bisect_left(ends, m.end())]))
         return cls(silenced, present, questions)
 
     def out_of_context(self, start: int) -> bool:

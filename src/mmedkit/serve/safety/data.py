@@ -133,7 +133,8 @@ def load_pack(path: Path, concept_names: set[str], categories: Sequence[str]) ->
         near[name] = tuple(pairs)
         if not (terms[name] or fixed[name] or names[name] or near[name]):
             raise src.error(["concepts", name], "needs at least one of terms / fixed / names / near")
-    context = {kind: alternation(src.patterns(["context", kind], words, ())) for kind in CONTEXT_KINDS}
+    context = {kind: alternation(src.patterns(["context", kind], words, (), phrasing=True), fold=True)
+               for kind in CONTEXT_KINDS}
     texts = {k: " ".join(src.get(["texts", k], str).split()) for k in TEXT_FIELDS}
     advice = {c: " ".join(src.get(["advice", c], str).split()) for c in categories}
     dose = src.regex(["dose_pattern"], src.get(["dose_pattern"], str), False) if "dose_pattern" in src.data else None

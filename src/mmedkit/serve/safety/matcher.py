@@ -35,9 +35,11 @@ CONTEXT_KINDS = ("history", "hypothetical", "education", "present")
 """Context cues of a language file: remote past, hypothetical, educational, and (overriding them) present."""
 
 
-def alternation(patterns: Sequence[re.Pattern[str]]) -> re.Pattern[str] | None:
-    """One pattern matching any of ``patterns`` (None for none)."""
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE) if patterns else None
+def alternation(patterns: Sequence[re.Pattern[str]], fold: bool = False) -> re.Pattern[str] | None:
+    """One pattern matching any of ``patterns`` (None for none); ``fold``: they are case-folded phrasings."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), 0 if fold else re.IGNORECASE)
 
 
 def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
@@ -113,7 +115,7 @@ class LanguagePack:
         """Where clauses of ``t`` end: punctuation and commas (not 、: Chinese and Japanese list symptoms
         with it), and this language's ``breaks`` words."""
         return [m.span() for m in _CLAUSE_END.finditer(t)] + [m.span() for p in self.breaks
-                                                              for m in self._finditer(p, t)]
+                                                              for m in self.finditer(p, t)]
 
     def patterns(self) -> Iterable[re.Pattern[str]]:
         """Every phrasing pattern of the pack (for the spelling lexicon)."""
@@ -128,7 +130,7 @@ class LanguagePack:
         """Matches of this language's phrasings in normalized text ``t``, and ``t`` masked for negation cues."""
         hits = [Hit(name, *m.span(), m.group(), kind)
                 for kind, group in (("fixed", self.fixed), ("terms", self.terms), ("names", self.names))
-                for name, pats in group.items() for p in pats for m in self._finditer(p, t)]
+                for name, pats in group.items() for p in pats for m in self.finditer(p, t)]
         if self.near:
             ends = sorted(e for _, e in self.bounds(t))
             hits += [hit for name, pairs in self.near.items() for a, b in pairs
@@ -136,10 +138,10 @@ class LanguagePack:
         # Negation cues are looked for with every match and every pseudo-negation blanked out:
         # "can't breathe" lends its "can't" to nothing else.
         masked = mask(t, [(h.start, h.end) for h in hits]
-                      + [m.span() for p in self.pseudo for m in self._finditer(p, t)])
+                      + [m.span() for p in self.pseudo for m in self.finditer(p, t)])
         return Scan(masked, self.bounds(masked), hits)
 
-    def _finditer(self, p: re.Pattern[str], t: str) -> Iterator[re.Match[str]]:
+    def finditer(self, p: re.Pattern[str], t: str) -> Iterator[re.Match[str]]:
         """Matches of phrasing ``p`` in ``t`` that start a word (phrasings carry no left boundary: see
         :meth:`mmedkit.serve.safety.data.Source.regex`)."""
         pos = 0
@@ -153,10 +155,10 @@ class LanguagePack:
 
     def _near(self, name: str, a: re.Pattern[str], b: re.Pattern[str], t: str, ends: list[int]) -> Iterator[Hit]:
         """``a`` and ``b`` close together in one clause, in either order, without a negation cue between."""
-        bs = [m.span() for m in self._finditer(b, t)]
+        bs = [m.span() for m in self.finditer(b, t)]
         if not bs:
             return
-        for ma in self._finditer(a, t):
+        for ma in self.finditer(a, t):
             for bs_, be in bs:
                 (s1, e1), (s2, e2) = sorted([ma.span(), (bs_, be)])
                 if s2 < e1:

@@ -23,7 +23,7 @@ from mmedkit.models.base import BackendError, GenerationRequest, LoglikelihoodRe
 from mmedkit.models.hf import HFModel
 from mmedkit.models.openai_backend import OpenAIModel
 from mmedkit.models.openai_http import retry_after_seconds
-from mmedkit.models.openai_probe import NEEDS, probe
+from mmedkit.models.openai_probe import NEEDS, echo_tokens, probe
 from mmedkit.models.tiny import build_tiny_model
 
 API_KEY = "sk-test-7f3a9c"
@@ -323,6 +323,22 @@ def test_item_and_run_deadlines_stop_the_waiting(scripted: str) -> None:
         with pytest.raises(BackendError, match="deadline of 1.5 s has passed"):
             model.generate([GenerationRequest("fine", max_new_tokens=1)])
     assert time.monotonic() - start < 6
+
+
+def test_echo_with_a_leading_bos_token_is_measured_in_the_prompt() -> None:
+    """vLLM echoes a Llama 3 prompt with its BOS token first and counts the BOS's text in the offsets."""
+    context, prompt = "Fever is a sign\n###Answer: OPTION", "Fever is a sign\n###Answer: OPTION B"
+    tokens = ["<|begin_of_text|>", "Fever", " is", " a", " sign", "\n", "###", "Answer", ":", " OPTION", " B", "."]
+    offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
+    values = [None, -9.1, -3.2, -1.1, -4.0, -2.2, -6.3, -0.4, -0.1, -3.3, -1.25, -0.7]
+    lp = {"tokens": tokens, "text_offset": offsets, "token_logprobs": values}
+    rows = echo_tokens(lp, prompt)
+    assert rows is not None and rows[0] == ("Fever", 0, -9.1) and "".join(t for t, _, _ in rows[:-1]) == prompt
+    with OpenAIModel("m", probe=False, api_key_env=KEY_ENV) as model:
+        assert model._sum_logprobs({"choices": [{"logprobs": lp}]}, len(context), prompt) == -1.25
+    no_bos = {"tokens": tokens[1:], "text_offset": [o - len(tokens[0]) for o in offsets[1:]],
+              "token_logprobs": values[1:]}
+    assert echo_tokens(no_bos, prompt) == rows  # the same echo without a BOS
 
 
 @pytest.mark.parametrize("header,expected", [

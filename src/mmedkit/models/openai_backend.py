@@ -59,7 +59,7 @@ from mmedkit.models.base import (
     stop_at,
 )
 from mmedkit.models.openai_http import RequestTally, Transient, check_status, classify, redact
-from mmedkit.models.openai_probe import Prober, ProbeReport
+from mmedkit.models.openai_probe import Prober, ProbeReport, echo_tokens
 
 log = logging.getLogger(__name__)
 
@@ -346,26 +346,24 @@ class OpenAIModel(LanguageModel):
         payload = {"model": self.name, "prompt": prompt, "echo": True, "logprobs": 1, "temperature": 0.0,
                    "max_tokens": self._score_tokens}
         body = await self._post("completions", payload)
-        return self._sum_logprobs(body, len(context), len(prompt))
+        return self._sum_logprobs(body, len(context), prompt)
 
-    def _sum_logprobs(self, body: dict[str, Any], start: int, end: int) -> float:
-        lp = self._choice(body).get("logprobs")
-        offsets = lp.get("text_offset") if isinstance(lp, dict) else None
-        values = lp.get("token_logprobs") if isinstance(lp, dict) else None
-        if not offsets or not values:
+    def _sum_logprobs(self, body: dict[str, Any], start: int, prompt: str) -> float:
+        """Sum of the echoed log-probabilities of the tokens of ``prompt[start:]``."""
+        rows = echo_tokens(self._choice(body).get("logprobs"), prompt)
+        if rows is None:
             raise BackendError(
                 f"the server at {redact(self.base_url)} returned no prompt log-probabilities: it does not support "
                 "echo + logprobs on /completions, so it cannot score answers; use --mode generate")
-        tokens = lp.get("tokens") or [""] * len(offsets)
         total, n = 0.0, 0
-        for tok, off, val in zip(tokens, offsets, values, strict=False):
+        for tok, off, val in rows:
             if off < start:
                 if off + len(tok or "") > start and not self._warned_boundary:
                     self._warned_boundary = True
                     log.warning("token %r crosses the context/continuation boundary and is not scored; "
                                 "start continuations at a token boundary (e.g. with a space)", tok)
                 continue
-            if off >= end:  # a generated token (max_tokens=1)
+            if off >= len(prompt):  # a generated token (max_tokens=1)
                 break
             if val is None:
                 raise BackendError(f"the server at {redact(self.base_url)} gave no log-probability for continuation "

@@ -43,6 +43,27 @@ NO_PROMPT_LOGPROBS = ("use --mode generate, or a server that returns prompt log-
                       "(see the README's table of servers)")
 
 
+Echoed = list[tuple[str, int, float | None]]
+
+
+def echo_tokens(logprobs: Any, prompt: str) -> Echoed | None:
+    """``(token, text offset, log-probability)`` of an echoed completion (None when it has no log-probabilities).
+
+    A leading token that the offsets count but ``prompt`` does not start with (a BOS such as
+    ``<|begin_of_text|>``, which vLLM echoes) is dropped and the offsets are shifted back by its length,
+    so offsets are positions in ``prompt``."""
+    offsets = logprobs.get("text_offset") if isinstance(logprobs, dict) else None
+    values = logprobs.get("token_logprobs") if isinstance(logprobs, dict) else None
+    if not offsets or not values:
+        return None
+    tokens = logprobs.get("tokens") or [""] * len(offsets)
+    rows = list(zip(tokens, offsets, values, strict=False))
+    first = rows[0][0] or ""
+    if len(rows) > 1 and rows[0][1] == 0 and first and rows[1][1] == len(first) and not prompt.startswith(first):
+        rows = [(t, o - len(first), v) for t, o, v in rows[1:]]
+    return rows
+
+
 class CheckFailed(Exception):
     """One check failed: ``detail`` says what the server did, ``advice`` what to do."""
 
@@ -269,32 +290,30 @@ class Prober:
     def _prompt_logprobs(self, report: ProbeReport) -> str:
         gen = self._post("completions", {"prompt": PROBE_PROMPT, "max_tokens": 1, "temperature": 0, "logprobs": 1})
         glp = gen["choice"].get("logprobs")
-        if not isinstance(glp, dict) or not glp.get("token_logprobs"):
+        if not isinstance(glp, dict):
             raise CheckFailed("/completions returns no log-probabilities at all", NO_PROMPT_LOGPROBS)
-        g = glp.get("tokens", [""])[0] or ""
-        g_lp = glp["token_logprobs"][0]
+        g = (glp.get("tokens") or [""])[0] or ""  # empty when the model ended at once
+        g_lp = (glp.get("token_logprobs") or [None])[0]
         prompt = PROBE_PROMPT + g
         n_new = report.score_tokens if report.score_tokens is not None else 1
         echo = self._post("completions", {"prompt": prompt, "max_tokens": n_new, "temperature": 0, "logprobs": 1,
                                           "echo": True})
-        lp = echo["choice"].get("logprobs")
-        offsets = lp.get("text_offset") if isinstance(lp, dict) else None
-        values = lp.get("token_logprobs") if isinstance(lp, dict) else None
-        tokens = lp.get("tokens") if isinstance(lp, dict) else None
-        if not offsets or not values or not tokens:
+        rows = echo_tokens(echo["choice"].get("logprobs"), prompt)
+        if rows is None:
             raise CheckFailed("echo + logprobs on /completions returns no prompt log-probabilities", NO_PROMPT_LOGPROBS)
-        echoed = [(t, o, v) for t, o, v in zip(tokens, offsets, values, strict=False) if o < len(prompt)]
-        extra = len(tokens) - len(echoed)
+        echoed = [r for r in rows if r[1] < len(prompt)]
+        extra = len(rows) - len(echoed)
         if len(echoed) < 2:
             raise CheckFailed("echo + logprobs returns log-probabilities of generated tokens only, not of the prompt",
                               NO_PROMPT_LOGPROBS)
-        if extra > max(n_new, 0) or _tokens(echo) > max(n_new, 1):
+        if extra > n_new or _tokens(echo) > max(n_new, 1):
             raise CheckFailed(f"asked for {n_new} new token(s), the server generated {max(extra, _tokens(echo))}",
                               "the server does not honour max_tokens; " + NO_PROMPT_LOGPROBS)
         text = "".join(t for t, _, _ in echoed)
         if text != prompt or any(b[1] < a[1] for a, b in zip(echoed, echoed[1:], strict=False)):
             raise CheckFailed(f"the echoed tokens do not spell the prompt (got {text[:80]!r}, offsets "
-                              f"{offsets[:8]}...)", "its text offsets cannot be trusted; " + NO_PROMPT_LOGPROBS)
+                              f"{[o for _, o, _ in echoed[:8]]}...)",
+                              "its text offsets cannot be trusted; " + NO_PROMPT_LOGPROBS)
         at_g = [v for t, o, v in echoed if o == len(PROBE_PROMPT) and t == g]
         if not g or g_lp is None or not at_g or at_g[0] is None:
             return (f"{len(echoed)} prompt tokens echoed with log-probabilities; alignment not verifiable "

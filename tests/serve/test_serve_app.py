@@ -60,7 +60,8 @@ def test_answer_ends_with_the_disclaimer_in_the_users_language(serve: Serve, pol
     assert backend.prompts == [prompt]  # the service's French system prompt, not the client's
     answer = backend.model.generate([GenerationRequest(prompt, max_new_tokens=64)])[0]
     assert out["choices"][0]["message"]["content"] == answer + "\n\n" + policy.disclaimer("fr")
-    assert out["safety"] == {"language": "fr", "red_flag": None, "notes": ["disclaimer"]}
+    assert out["safety"] == {"language": "fr", "red_flag": None, "evidence": None, "turn": None,
+                             "notes": ["disclaimer"]}
     n_prompt, n_answer = sum(len(m["content"].split()) for m in prompt), len(answer.split())
     assert out["usage"] == {"prompt_tokens": n_prompt, "completion_tokens": n_answer,
                             "total_tokens": n_prompt + n_answer}
@@ -110,7 +111,8 @@ def test_red_flags_are_answered_at_once_without_the_model(serve: Serve, policy: 
     events = _stream(client, _user(text, language="en"))
     want = policy.emergency_message(policy.screen(text), lang)
     assert out["choices"][0]["message"]["content"] == want
-    assert out["safety"] == {"language": lang, "red_flag": category, "notes": []}
+    evidence = out["safety"].pop("evidence")  # the matched phrases, for reviewers
+    assert out["safety"] == {"language": lang, "red_flag": category, "turn": 0, "notes": []} and evidence
     assert out["usage"] is None and out["choices"][0]["finish_reason"] == "stop"
     assert events[0]["safety"]["red_flag"] == category and events[-1] == "[DONE]"
     assert _text(events) == want

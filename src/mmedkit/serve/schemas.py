@@ -124,7 +124,11 @@ class SafetyInfo(BaseModel):
     language: str
     """Language detected for the last user message (the answer's language)."""
     red_flag: str | None = None
-    """Red-flag category raised by the message; the answer is then the emergency message."""
+    """Red-flag category raised by the conversation; the answer is then the emergency message."""
+    evidence: str | None = None
+    """With ``red_flag``: the phrases that raised it (``chest pressure + cold sweat``), for reviewers."""
+    turn: int | None = None
+    """With ``red_flag``: index in ``messages`` of the user turn that completed it."""
     notes: list[str] = Field(default_factory=list)
     """Texts appended after the model's answer: ``disclaimer``, ``dose``."""
 

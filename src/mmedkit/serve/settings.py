@@ -31,6 +31,8 @@ class ServeConfig:
     """Requests that may wait while the backend's slots are busy; more get 429."""
     request_timeout: float = 120.0
     """Seconds from arrival to the answer's end (waiting included); then 503 / an error event."""
+    safety_timeout: float = 5.0
+    """Seconds the red-flag screen may take (off the event loop); then 503: no answer goes out unscreened."""
     conversation_log: Path | None = None
     page: bool = True
     served_name: str | None = None

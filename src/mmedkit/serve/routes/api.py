@@ -1,24 +1,46 @@
 """The OpenAI-compatible API: ``GET /v1/models`` and ``POST /v1/chat/completions`` (streamed or not).
 
-With a safety policy, every chat request is screened for red flags before any model call and answered
-at once with the emergency message when one is raised; otherwise the service's system prompt (in the
-user's language) replaces any client one, and the disclaimer (plus a dose note when the answer names
-amounts) is appended to the model's answer.
+With a safety policy, every chat request's conversation (all user turns) is screened for red flags in a
+worker thread, within a time budget, before any model call, and answered at once with the emergency
+message when one is raised (even when the conversation log cannot be written); otherwise the service's
+system prompt (in the user's language) replaces any client one, and the disclaimer (plus a dose note when
+the answer names amounts) is appended to the model's answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from mmedkit.models.base import Message
 from mmedkit.serve.chat import Reply, chat_events, conversation, fixed_answer, gen_params, safety_tail, usage_of
 from mmedkit.serve.deps import AdmissionDep, ServiceDep, require_api_key
 from mmedkit.serve.engine import GenerationStats
-from mmedkit.serve.safety import last_user_text
+from mmedkit.serve.safety import SafetyPolicy, Verdict, last_user_text
 from mmedkit.serve.schemas import ChatCompletionRequest, ChatCompletionResponse, ModelCard, ModelList, SafetyInfo
 from mmedkit.serve.streaming import SlotStream, with_deadline
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+log = logging.getLogger(__name__)
+
+
+async def screen(policy: SafetyPolicy, turns: list[Message], hint: str | None,
+                 budget: float) -> tuple[str, Verdict | None]:
+    """The answer's language and the red-flag verdict on the whole conversation, computed in a worker
+    thread (the event loop keeps serving) within ``budget`` seconds; past it, 503: nothing unscreened."""
+    def work() -> tuple[str, Verdict | None]:
+        return policy.detect_language(last_user_text(turns), hint), policy.screen_conversation(turns, hint)
+
+    try:
+        return await asyncio.wait_for(run_in_threadpool(work), budget)
+    except TimeoutError:
+        log.error("the red-flag screen took longer than %g s", budget)
+        raise HTTPException(503, f"the safety screen took longer than {budget:g} s; try a shorter message",
+                            headers={"Retry-After": "5"}) from None
 
 
 @router.get("/models")
@@ -38,14 +60,16 @@ async def chat_completions(req: ChatCompletionRequest, service: ServiceDep,
     # The safety layer: red flags are answered here, before the queue and the model.
     prompt, language = turns, None
     if policy is not None:
-        user_text = last_user_text(turns)
-        language = policy.detect_language(user_text, req.language)
-        flag = policy.screen(user_text, language)
-        if flag is not None:
+        language, verdict = await screen(policy, turns, req.language, config.safety_timeout)
+        if verdict is not None:
             service.counters.red_flags += 1
-            reply.safety = SafetyInfo(language=language, red_flag=flag.category)
-            text = policy.emergency_message(flag, language)
-            service.record(reply.id, turns, text, reply.safety)
+            reply.safety = SafetyInfo(language=language, red_flag=verdict.category, evidence=verdict.evidence,
+                                      turn=verdict.turn)
+            text = policy.emergency_message(verdict, language)
+            try:
+                service.record(reply.id, turns, text, reply.safety)
+            except Exception:  # the emergency answer goes out whatever happens to the log
+                log.exception("could not log an emergency answer")
             return fixed_answer(reply, text, req.stream)
         prompt = policy.prepare(turns, language)
         reply.safety = SafetyInfo(language=language, notes=["disclaimer"])

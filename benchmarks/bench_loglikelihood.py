@@ -1,14 +1,21 @@
-"""Log-likelihood scoring speed: mmedkit's shared-prefix path vs a naive loop vs lm-evaluation-harness.
+"""Log-likelihood scoring speed per item type: mmedkit vs the naive loop vs lm-evaluation-harness.
 
-All three score the same prompts and candidate strings with the same model; the script prints
-items/s, the speed ratios (measured in this run, so machine noise cancels) and how often the
-predictions agree.
+    python benchmarks/bench_loglikelihood.py [--model DIR] [--n-medqa 40] [--limit N] [--types letter,multi,text]
 
-    python benchmarks/bench_loglikelihood.py [--model DIR] [--n-medqa 300] [--batch-size 8]
+Item types (all scored with the same model and the same prompts by every scorer):
 
-Items: the first ``--n-medqa`` questions of MedQA-USMLE (../shared/data, when present) plus the
-60 test items of the embedded demo sample (six languages; French items have 31 candidate
-answer sets each). Without ../shared the demo items are used alone.
+* ``letter``: single-answer items, candidates `` A`` .. `` E`` (MedQA-USMLE test items from
+  ../shared/data when present, plus the 50 single-answer demo items);
+* ``multi``: multi-answer items, every answer set a candidate (the 10 French demo items, 31 sets each);
+* ``text``: the single-answer items scored by option text (`` Fibrillin-1``: several tokens each).
+
+Per type and scorer: items/s and the ratios measured in this run. For mmedkit also the tokens it
+fed to the model per second (context after the memoized shared preamble, plus candidate-tree
+tokens; padding excluded) and that as a fraction of this machine's forward throughput, measured
+in the same run just before and after mmedkit's pass (a plain forward of the same model on random
+tokens, 8 x 256, final hidden states only: the cost of a context token). "needed tok/s" counts
+every context token in full plus the tree tokens, i.e. the tokens a scorer without a preamble
+cache must compute. Agreement and max |dlogp| are against mmedkit's scores.
 """
 
 from __future__ import annotations
@@ -26,47 +33,87 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDQA = ROOT.parent / "shared" / "data" / "benchmarks" / "medqa_usmle_4options" / "data" / "medqa" / "test.jsonl"
+TYPES = ("letter", "multi", "text")
 
 
-def load_items(n_medqa: int):
-    """MedQA-USMLE test items (original records are MMedBench-shaped) plus the demo test items."""
+def load_sets(n_medqa: int) -> dict[str, tuple[list, list[int]]]:
+    """Requests and gold indices per item type."""
     from mmedkit.bench.loader import load_benchmark, load_file
+    from mmedkit.bench.prompts import ANSWER_PREFIX, PromptConfig, build_prompt, candidates, loglikelihood_request
     from mmedkit.languages import get_language
+    from mmedkit.models.base import LoglikelihoodRequest
 
     items = []
     if MEDQA.is_file() and n_medqa > 0:
         items += load_file(MEDQA, get_language("en"), "test")[:n_medqa]
     items += load_benchmark("demo")
-    return items
+    single = [it for it in items if not it.multi_answer]
+    multi = [it for it in items if it.multi_answer]
+    letters = ([loglikelihood_request(it, PromptConfig())[0] for it in single],
+               [candidates(it).index(it.answer) for it in single])
+    sets = ([loglikelihood_request(it, PromptConfig())[0] for it in multi],
+            [candidates(it).index(it.answer) for it in multi])
+    text = ([LoglikelihoodRequest(str(build_prompt(it, PromptConfig())) + ANSWER_PREFIX.removesuffix(" OPTION"),
+                                  tuple(f" {v}" for v in it.options.values())) for it in single],
+            [list(it.options).index(next(iter(it.answer))) for it in single])
+    return {"letter": letters, "multi": sets, "text": text}
 
 
-def argmax(xs: list[float]) -> int:
-    return max(range(len(xs)), key=lambda i: xs[i])
+def forward_throughput(lm, rows: int = 8, length: int = 256, repeats: int = 2) -> float:
+    """Tokens/s of a plain batched forward on random tokens (final hidden states only), best of ``repeats``."""
+    import torch
+
+    vocab = lm.model.config.vocab_size
+    ids = torch.randint(0, vocab, (rows, length), generator=torch.Generator().manual_seed(0)).to(lm.device)
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats):
+            t = time.perf_counter()
+            lm.model(input_ids=ids, logits_to_keep=1)
+            best = min(best, time.perf_counter() - t)
+    return rows * length / best
 
 
-def run_mmedkit(model_dir: str, reqs, batch_size: int) -> tuple[float, list[list[float]]]:
-    from mmedkit.models.hf import HFModel
+def needed_tokens(lm, reqs) -> int:
+    """Every context token plus each item's candidate-tree tokens."""
+    from mmedkit.models.hf_scoring import build_tree
 
-    lm = HFModel(model_dir, dtype="float32", device="cpu", batch_size=batch_size)
+    total = 0
+    for r in reqs:
+        text, special = lm.render(r.context, r.continuation_prefix)
+        ctx, conts = lm.encode_request(text, r.continuations, special)
+        total += len(ctx) + len(build_tree(conts).tokens)
+    return total
+
+
+def run_mmedkit(lm, reqs) -> tuple[float, list[list[float]], int]:
     lm.loglikelihood(reqs[:2])  # warm-up
+    fed = getattr(lm, "tokens_computed", 0)
     t = time.perf_counter()
     scores = lm.loglikelihood(reqs)
-    return time.perf_counter() - t, scores
+    return time.perf_counter() - t, scores, getattr(lm, "tokens_computed", 0) - fed
 
 
-def run_naive(model_dir: str, reqs) -> tuple[float, list[list[float]]]:
-    from mmedkit.models.hf import HFModel
-
-    lm = HFModel(model_dir, dtype="float32", device="cpu")
+def run_naive(lm, reqs) -> tuple[float, list[list[float]]]:
     t = time.perf_counter()
     scores = [[lm.loglikelihood_naive(r.context, c) for c in r.continuations] for r in reqs]
     return time.perf_counter() - t, scores
 
 
-def run_lm_eval(model_dir: str, reqs, golds: list[int], batch_size: int) -> tuple[float, list[list[float]]]:
-    """lm-eval's hf backend on a custom multiple_choice task holding exactly our prompts."""
-    import lm_eval
+def make_lm_eval(model_dir: str, batch_size: int):
     from lm_eval.models.huggingface import HFLM
+    from transformers import AutoTokenizer
+
+    # Prompts as mmedkit tokenizes them: with BOS exactly when the tokenizer itself adds one.
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    adds_bos = tok.bos_token_id is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
+    return HFLM(pretrained=model_dir, dtype="float32", device="cpu", batch_size=batch_size, add_bos_token=adds_bos)
+
+
+def run_lm_eval(lm, reqs, golds: list[int]) -> tuple[float, list[list[float]]]:
+    """lm-eval's hf backend on a custom multiple_choice task holding exactly these prompts."""
+    import lm_eval
+    from lm_eval.api.instance import Instance
     from lm_eval.tasks import TaskManager
 
     tmp = Path(tempfile.mkdtemp(prefix="mmed-lmeval-"))
@@ -76,49 +123,47 @@ def run_lm_eval(model_dir: str, reqs, golds: list[int], batch_size: int) -> tupl
             fh.write(json.dumps({"idx": i, "context": r.context, "choices": list(r.continuations), "gold": g},
                                 ensure_ascii=False) + "\n")
     (tmp / "mmed_ll.yaml").write_text(
-        "task: mmed_ll_bench\n"
-        "dataset_path: json\n"
+        "task: mmed_ll_bench\ndataset_path: json\n"
         f"dataset_kwargs:\n  data_files:\n    test: {data}\n"
-        "test_split: test\n"
-        "output_type: multiple_choice\n"
-        "doc_to_text: context\n"
-        "doc_to_choice: choices\n"
-        "doc_to_target: gold\n"
-        'target_delimiter: ""\n'
-        "metric_list:\n  - metric: acc\n", encoding="utf-8")
-    from transformers import AutoTokenizer
-
-    # Prompts as mmedkit tokenizes them: with BOS exactly when the tokenizer itself adds one.
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    adds_bos = tok.bos_token_id is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
-    lm = HFLM(pretrained=model_dir, dtype="float32", device="cpu", batch_size=batch_size, add_bos_token=adds_bos)
+        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: context\ndoc_to_choice: choices\n"
+        'doc_to_target: gold\ntarget_delimiter: ""\nmetric_list:\n  - metric: acc\n', encoding="utf-8")
     tm = TaskManager(include_path=str(tmp))
-    from lm_eval.api.instance import Instance
-
-    warm = reqs[:2]  # same warm-up as mmedkit gets
-    lm.loglikelihood([Instance("loglikelihood", {}, (r.context, c), 0) for r in warm for c in r.continuations[:2]])
+    lm.loglikelihood([Instance("loglikelihood", {}, (r.context, c), 0) for r in reqs[:2] for c in r.continuations[:2]])
     t = time.perf_counter()
     out = lm_eval.simple_evaluate(model=lm, tasks=["mmed_ll_bench"], task_manager=tm, log_samples=True,
                                   num_fewshot=0, bootstrap_iters=0)
     elapsed = time.perf_counter() - t
     samples = sorted(out["samples"]["mmed_ll_bench"], key=lambda s: s["doc"]["idx"])
-    scores = [[float(r[0]) for r in s["filtered_resps"]] for s in samples]
-    return elapsed, scores
+    return elapsed, [[float(r[0]) for r in s["filtered_resps"]] for s in samples]
+
+
+def argmax(xs: list[float]) -> int:
+    return max(range(len(xs)), key=lambda i: xs[i])
+
+
+def compare(scores: list[list[float]], ref: list[list[float]]) -> tuple[float, float]:
+    """Prediction agreement and max |difference| of ``scores`` against the first len(scores) of ``ref``."""
+    agree = sum(argmax(a) == argmax(b) for a, b in zip(scores, ref, strict=False)) / len(scores)
+    diff = max(abs(x - y) for a, b in zip(scores, ref, strict=False) for x, y in zip(a, b, strict=True))
+    return agree, diff
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="model folder (default: a tiny model built in a temp folder)")
-    ap.add_argument("--n-medqa", type=int, default=300)
+    ap.add_argument("--n-medqa", type=int, default=40)
+    ap.add_argument("--limit", type=int, default=0, help="at most this many items per type (0: all)")
+    ap.add_argument("--types", default=",".join(TYPES), help=f"comma-separated subset of {','.join(TYPES)}")
     ap.add_argument("--batch-size", type=int, default=8, help="items per batch (mmedkit)")
     ap.add_argument("--lm-eval-batch-size", type=int, default=32, help="requests per batch (lm-eval)")
-    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--naive-items", type=int, default=2, help="items per type for the naive loop (0: skip)")
+    ap.add_argument("--skip-lm-eval", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
     import torch
 
-    from mmedkit.bench.prompts import PromptConfig, candidates, loglikelihood_request
+    from mmedkit.models.hf import HFModel
 
     torch.manual_seed(0)
     model_dir = args.model
@@ -126,35 +171,48 @@ def main() -> None:
         from mmedkit.models.tiny import build_tiny_model
 
         model_dir = str(build_tiny_model(Path(tempfile.mkdtemp(prefix="mmed-tiny-")) / "model"))
-    items = load_items(args.n_medqa)
-    reqs = [loglikelihood_request(it, PromptConfig())[0] for it in items]
-    golds = [candidates(it).index(it.answer) for it in items]
-    n_cand = sum(len(r.continuations) for r in reqs)
-    print(f"{len(items)} items, {n_cand} candidate continuations, model {model_dir}, "
-          f"torch threads {torch.get_num_threads()}")
-
-    t_ours, s_ours = run_mmedkit(model_dir, reqs, args.batch_size)
-    rows = [("mmedkit (shared prefix)", t_ours, s_ours)]
-    if not args.skip_naive:
-        rows.append(("naive loop (1 forward / candidate)", *run_naive(model_dir, reqs)))
-    rows.append(("lm-eval hf backend", *run_lm_eval(model_dir, reqs, golds, args.lm_eval_batch_size)))
-
-    pred_ours = [argmax(s) for s in s_ours]
-    report = {"items": len(items), "candidates": n_cand, "model": model_dir, "runs": {}}
-    print(f"\n{'scorer':38s} {'seconds':>8s} {'items/s':>9s} {'mmedkit x':>10s} {'agree':>7s} {'ties':>5s} "
-          f"{'max |dlogp|':>11s} {'acc %':>6s}")
-    for name, secs, scores in rows:
-        preds = [argmax(s) for s in scores]
-        ties = sum(1 for s in scores if sorted(s)[-1] - sorted(s)[-2] < 1e-5) if scores else 0
-        agree = sum(a == b for a, b in zip(preds, pred_ours, strict=True)) / len(preds)
-        maxdiff = max(abs(a - b) for sa, sb in zip(scores, s_ours, strict=True) for a, b in zip(sa, sb, strict=True))
-        acc = 100 * sum(p == g for p, g in zip(preds, golds, strict=True)) / len(golds)
-        speedup = secs / t_ours
-        print(f"{name:38s} {secs:8.2f} {len(items) / secs:9.2f} {speedup:9.2f}x {100 * agree:6.1f}% {ties:5d} "
-              f"{maxdiff:11.2e} {acc:6.2f}")
-        report["runs"][name] = {"seconds": round(secs, 3), "items_per_s": round(len(items) / secs, 3),
-                                "mmedkit_speedup": round(speedup, 2), "agreement": agree, "ties": ties,
-                                "max_abs_logprob_diff": maxdiff, "accuracy": round(acc, 2)}
+    sets = load_sets(args.n_medqa)
+    lm = HFModel(model_dir, dtype="float32", device="cpu", batch_size=args.batch_size)
+    lm_eval_model = None if args.skip_lm_eval else make_lm_eval(model_dir, args.lm_eval_batch_size)
+    print(f"model {model_dir}, torch threads {torch.get_num_threads()}")
+    report: dict = {"model": model_dir, "types": {}}
+    header = (f"{'type':7s} {'scorer':9s} {'items':>5s} {'items/s':>8s} {'mmedkit x':>9s} "
+              f"{'fed tok/s':>9s} {'needed tok/s':>12s} {'fwd tok/s':>9s} {'fed/fwd':>7s} {'need/fwd':>8s} "
+              f"{'agree':>6s} {'max|dlogp|':>10s}")
+    lines = []
+    for kind in args.types.split(","):
+        reqs, golds = sets[kind]
+        if args.limit:
+            reqs, golds = reqs[:args.limit], golds[:args.limit]
+        if not reqs:
+            continue
+        need = needed_tokens(lm, reqs)
+        fwd0 = forward_throughput(lm)
+        t_ours, s_ours, fed = run_mmedkit(lm, reqs)
+        fwd = (fwd0 + forward_throughput(lm)) / 2
+        n = len(reqs)
+        row = {"items": n, "candidates": sum(len(r.continuations) for r in reqs), "items_per_s": n / t_ours,
+               "fed_tokens_per_s": fed / t_ours, "needed_tokens_per_s": need / t_ours,
+               "forward_tokens_per_s": fwd, "fed_fraction_of_forward": fed / t_ours / fwd,
+               "needed_fraction_of_forward": need / t_ours / fwd, "others": {}}
+        lines.append(f"{kind:7s} {'mmedkit':9s} {n:5d} {n / t_ours:8.2f} {1:8.2f}x {fed / t_ours:9.0f} "
+                     f"{need / t_ours:12.0f} {fwd:9.0f} {fed / t_ours / fwd:7.0%} {need / t_ours / fwd:8.0%}")
+        runs = []
+        if args.naive_items:
+            runs.append(("naive", reqs[:args.naive_items], lambda r: run_naive(lm, r)))
+        if lm_eval_model is not None:
+            runs.append(("lm-eval", reqs, lambda r, g=golds: run_lm_eval(lm_eval_model, r, g[:len(r)])))
+        for name, sub, fn in runs:
+            secs, scores = fn(sub)
+            agree, diff = compare(scores, s_ours)
+            ips = len(sub) / secs
+            row["others"][name] = {"items": len(sub), "items_per_s": ips, "mmedkit_speedup": n / t_ours / ips,
+                                   "agreement": agree, "max_abs_logprob_diff": diff}
+            lines.append(f"{kind:7s} {name:9s} {len(sub):5d} {ips:8.2f} {n / t_ours / ips:8.2f}x {'':>9s} "
+                         f"{'':>12s} {'':>9s} {'':>7s} {'':>8s} {agree:6.1%} {diff:10.2e}")
+        report["types"][kind] = row
+        print(header, *lines, sep="\n", flush=True)
+        lines = []
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 

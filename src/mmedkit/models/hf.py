@@ -1,15 +1,12 @@
 """transformers backend: any causal LM from a local path or the Hugging Face hub.
 
-Log-likelihood scoring shares each context across its candidates: the context of a batch of
-items is run once (left-padded, with explicit position ids), then all candidates of the batch
-are scored in one more forward pass, packed one row per context after its KV cache (never
-copied per candidate). A multi-answer item with 31 candidate answer sets therefore costs one
-context pass, not 31, and one context-sized cache, not 31.
+Log-likelihood scoring runs a batch of items in one forward pass: each item's context once,
+its candidates as a prefix tree after it (:mod:`mmedkit.models.hf_scoring`), the instruction
+preamble the contexts share taken from a KV-cache memo (:mod:`mmedkit.models.hf_cache`).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -28,20 +25,12 @@ from mmedkit.models.base import (
     Prompt,
     stop_at,
 )
+from mmedkit.models.hf_cache import PrefixMemo, cache_kwarg
+from mmedkit.models.hf_generate import GreedyJob, greedy_batch
+from mmedkit.models.hf_scoring import score_items
 
-KV = list[tuple[torch.Tensor, torch.Tensor]]
 _TAIL_TOKENS = 4
 _GROUP_TOKENS = 48
-
-
-def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
-    """Number of leading tokens all sequences share."""
-    first, n = seqs[0], min(len(s) for s in seqs)
-    for i in range(n):
-        tok = first[i]
-        if any(s[i] != tok for s in seqs):
-            return i
-    return n
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
            "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -113,39 +102,6 @@ def load_model_and_tokenizer(model: str, *, dtype: str = "auto", device: str | N
     return lm, tok, dev, torch_dtype
 
 
-def _cache_kwarg(model: Any) -> str:
-    """``cache`` (transformers >= 5.20) or ``past_key_values``, as the underlying model names it."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    params = inspect.signature(base.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def _output_cache(out: Any) -> Any:
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else out.past_key_values
-
-
-def _layer_kv(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    if hasattr(cache, "key_cache"):
-        return list(zip(cache.key_cache, cache.value_cache, strict=True))
-    return [(k, v) for k, v in cache]
-
-
-def _make_cache(kv: KV, config: Any) -> Any:
-    """A ``DynamicCache`` holding ``kv`` (per layer keys and values)."""
-    from transformers import DynamicCache
-
-    try:
-        cache = DynamicCache(config=config)
-    except TypeError:
-        cache = DynamicCache()
-    for i, (k, v) in enumerate(kv):
-        cache.update(k, v, i)
-    return cache
-
-
 def render_prompt(tokenizer: Any, name: str, prompt: Prompt, suffix: str = "") -> tuple[str, bool]:
     """Prompt as text, and whether tokenizer special tokens (BOS) should still be added: not for chat
     messages, whose rendered template already starts with them. Without a chat template, messages are
@@ -203,9 +159,11 @@ class HFModel(LanguageModel):
         self.batch_size = max(1, batch_size)
         self.max_candidate_rows = max(1, max_candidate_rows)
         self.max_length = max_length or getattr(self.model.config, "max_position_embeddings", None)
-        self._cache_kw = _cache_kwarg(self.model)
+        self._cache_kw = cache_kwarg(self.model)
         self.min_shared_prefix = min_shared_prefix
-        self._prefix_memo: dict[tuple[int, ...], KV] = {}
+        self._prefixes = PrefixMemo(self.model, self.device, min_len=min_shared_prefix)
+        self.tokens_computed = 0
+        """Tokens fed to the model by scoring and generation so far (padding excluded)."""
         self._tail_memo: dict[tuple[str, str], tuple[list[int], list[int] | None]] = {}
 
     # ------------------------------------------------------------------ text
@@ -296,116 +254,11 @@ class HFModel(LanguageModel):
 
     def _score_batch(self, enc: list[tuple[list[int], list[list[int]]]], ids: list[int],
                      results: list[list[float]]) -> None:
-        # 1. one pass over the contexts (after their shared leading tokens, when there are some)
-        first_lp, kv, ctx_mask = self._encode_contexts([c for c, _ in enc])
-        # 2. every candidate of the batch in one (or a few) passes over the shared cache
-        flat = [(b, cont) for b, (_, conts) in enumerate(enc) for cont in conts]
-        scores: list[float] = []
-        for start in range(0, len(flat), self.max_candidate_rows):
-            chunk = flat[start:start + self.max_candidate_rows]
-            scores.extend(self._score_candidates(chunk, kv, ctx_mask, first_lp))
-        k = 0
-        for b, (_, conts) in enumerate(enc):
-            results[ids[b]] = scores[k:k + len(conts)]
-            k += len(conts)
-
-    def _encode_contexts(self, contexts: list[list[int]]) -> tuple[torch.Tensor, KV, torch.Tensor]:
-        """Run the contexts; return next-token log-probs, the KV cache and the attention mask.
-
-        Leading tokens common to every context of the batch (the instruction preamble that all
-        MMedBench prompts of a language share) are computed once and memoized across batches;
-        only the rest of each context is run, left-padded after the shared part.
-        """
-        dev, pad = self.device, self.tokenizer.pad_token_id
-        if len(contexts) > 1:
-            shared = _common_prefix_len(contexts)
-        else:  # a lone context reuses a memoized prefix when it starts with one
-            shared = max((len(p) for p in self._prefix_memo if tuple(contexts[0][:len(p)]) == p), default=0)
-        shared = min(shared, min(len(c) for c in contexts) - 1)
-        if shared < self.min_shared_prefix:
-            shared = 0
-        prefix_kv = self._prefix_cache(tuple(contexts[0][:shared])) if shared else []
-        rest = [c[shared:] for c in contexts]
-        width = max(len(r) for r in rest)
-        rest_ids = torch.full((len(rest), width), pad, dtype=torch.long)
-        rest_mask = torch.zeros((len(rest), width), dtype=torch.long)
-        for b, r in enumerate(rest):
-            rest_ids[b, width - len(r):] = torch.tensor(r)
-            rest_mask[b, width - len(r):] = 1
-        rest_ids, rest_mask = rest_ids.to(dev), rest_mask.to(dev)
-        mask = torch.cat([torch.ones((len(rest), shared), dtype=torch.long, device=dev), rest_mask], dim=1)
-        pos = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
-        kwargs: dict[str, Any] = {}
-        if shared:
-            n = len(rest)
-            kwargs[self._cache_kw] = _make_cache([(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1))
-                                                  for k, v in prefix_kv], self.model.config)
-        out = self.model(input_ids=rest_ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                         logits_to_keep=1, **kwargs)
-        first_lp = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        return first_lp, _layer_kv(_output_cache(out)), mask
-
-    def _prefix_cache(self, prefix: tuple[int, ...]) -> KV:
-        """KV cache of ``prefix`` (batch of one), memoized for the most recent prefixes."""
-        hit = self._prefix_memo.get(prefix)
-        if hit is None:
-            out = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
-            hit = [(k.clone(), v.clone()) for k, v in _layer_kv(_output_cache(out))]
-            if len(self._prefix_memo) >= 8:
-                self._prefix_memo.pop(next(iter(self._prefix_memo)))
-            self._prefix_memo[prefix] = hit
-        return hit
-
-    def _score_candidates(self, chunk: list[tuple[int, list[int]]], kv: KV, ctx_mask: torch.Tensor,
-                          first_lp: torch.Tensor) -> list[float]:
-        """Score candidates packed one row per context: all candidates of a context follow its KV cache
-        in a single row, a block-diagonal mask keeping each one to the context and its own tokens. The
-        context cache is thus never copied per candidate (31 candidates cost one row, not 31 cache copies).
-        """
-        dev = self.device
-        rows = torch.tensor([b for b, _ in chunk], device=dev)
-        first = torch.tensor([c[0] for _, c in chunk], device=dev)
-        total = first_lp.index_select(0, rows).gather(1, first[:, None]).squeeze(1)
-        contexts = sorted({b for b, _ in chunk})
-        row_of = {b: r for r, b in enumerate(contexts)}
-        fill = [0] * len(contexts)
-        places: list[tuple[int, int, int]] = []  # (row, start, length) of each candidate's fed tokens
-        for b, c in chunk:
-            r = row_of[b]
-            places.append((r, fill[r], len(c) - 1))
-            fill[r] += len(c) - 1
-        width = max(fill)
-        if width == 0:
-            return total.tolist()
-        # Feed all tokens but the last: logits at step j predict token j+1.
-        inp = torch.full((len(contexts), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        tgt = torch.zeros((len(contexts), width), dtype=torch.long)
-        seg = torch.full((len(contexts), width), -1, dtype=torch.long)
-        offset = torch.zeros((len(contexts), width), dtype=torch.long)
-        for i, ((r, start, n), (_, c)) in enumerate(zip(places, chunk, strict=True)):
-            if n:
-                inp[r, start:start + n] = torch.tensor(c[:-1])
-                tgt[r, start:start + n] = torch.tensor(c[1:])
-                seg[r, start:start + n] = i
-                offset[r, start:start + n] = torch.arange(n)
-        inp, tgt, seg, offset = inp.to(dev), tgt.to(dev), seg.to(dev), offset.to(dev)
-        select = torch.tensor(contexts, device=dev)
-        prefix_mask = ctx_mask.index_select(0, select)
-        whole = len(contexts) == ctx_mask.shape[0]
-        cache = _make_cache(kv if whole else [(k.index_select(0, select), v.index_select(0, select)) for k, v in kv],
-                            self.model.config)
-        causal = torch.arange(width, device=dev)
-        own = (seg[:, :, None] == seg[:, None, :]) & (causal[None, None, :] <= causal[None, :, None])
-        allowed = torch.cat([prefix_mask.bool()[:, None, :].expand(-1, width, -1), own], dim=2)[:, None]
-        mask = torch.zeros(allowed.shape, dtype=self.dtype, device=dev).masked_fill_(
-            ~allowed, torch.finfo(self.dtype).min)
-        pos = prefix_mask.sum(-1, keepdim=True) + offset
-        out = self.model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True,
-                         **{self._cache_kw: cache})
-        lp = F.log_softmax(out.logits.float(), dim=-1).gather(2, tgt[..., None]).squeeze(-1)
-        summed = torch.zeros(len(chunk) + 1, dtype=lp.dtype, device=dev)
-        summed.index_add_(0, (seg + 1).flatten(), lp.flatten())  # padding goes to slot 0, dropped
-        return (total + summed[1:]).tolist()
+        scores, fed = score_items(self.model, self._cache_kw, self._prefixes, [c for c, _ in enc],
+                                  [conts for _, conts in enc], self.tokenizer.pad_token_id, self.dtype, self.device)
+        self.tokens_computed += fed
+        for i, s in zip(ids, scores, strict=True):
+            results[i] = s
 
     @torch.inference_mode()
     def loglikelihood_naive(self, context: str, continuation: str, special: bool = True) -> float:
@@ -436,12 +289,24 @@ class HFModel(LanguageModel):
     # ---------------------------------------------------------- generation
     @torch.inference_mode()
     def generate(self, requests: Sequence[GenerationRequest], *, progress: Progress = None) -> list[str]:
-        """Greedy (or sampled, if temperature > 0) generation, batched with left padding."""
+        """Greedy generation (:mod:`mmedkit.models.hf_generate`), or sampled for requests with a
+        temperature; batched, longest prompts first."""
         rendered = [self.render(r.prompt) for r in requests]
-        order = sorted(range(len(requests)), key=lambda i: -len(rendered[i][0]))
+        prompts = [self.encode(text, special) for text, special in rendered]
         outs: list[str] = [""] * len(requests)
-        for s in range(0, len(order), self.batch_size):
-            idx = order[s:s + self.batch_size]
+        greedy = sorted((i for i, r in enumerate(requests) if r.temperature <= 0), key=lambda i: -len(prompts[i]))
+        for s in range(0, len(greedy), self.batch_size):
+            idx = greedy[s:s + self.batch_size]
+            jobs = [GreedyJob(prompts[i], requests[i].max_new_tokens, requests[i].stop) for i in idx]
+            texts, fed = greedy_batch(self.model, self.tokenizer, self._cache_kw, self._prefixes, jobs, self.device)
+            self.tokens_computed += fed
+            for i, text in zip(idx, texts, strict=True):
+                outs[i] = text
+            if progress:
+                progress(len(idx))
+        sampled = sorted((i for i, r in enumerate(requests) if r.temperature > 0), key=lambda i: -len(prompts[i]))
+        for s in range(0, len(sampled), self.batch_size):
+            idx = sampled[s:s + self.batch_size]
             for special in (True, False):
                 group = [i for i in idx if rendered[i][1] == special]
                 if group:

@@ -1,0 +1,94 @@
+"""KV-cache helpers for the transformers backend: cache objects across transformers versions, and
+the memo of shared prompt prefixes (the instruction preamble every MMedBench prompt of a language
+opens with), computed once and reused by scoring and generation."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+KV = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
+    """Number of leading tokens all sequences share."""
+    first, n = seqs[0], min(len(s) for s in seqs)
+    for i in range(n):
+        tok = first[i]
+        if any(s[i] != tok for s in seqs):
+            return i
+    return n
+
+
+def cache_kwarg(model: Any) -> str:
+    """``cache`` (transformers >= 5.20) or ``past_key_values``, as the underlying model names it."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The KV cache a forward pass returned."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
+def layer_kv(cache: Any) -> KV:
+    """Per-layer (keys, values) of a cache object."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    if hasattr(cache, "key_cache"):
+        return list(zip(cache.key_cache, cache.value_cache, strict=True))
+    return [(k, v) for k, v in cache]
+
+
+def make_cache(kv: KV, config: Any) -> Any:
+    """A ``DynamicCache`` holding ``kv`` (per layer keys and values)."""
+    from transformers import DynamicCache
+
+    try:
+        cache = DynamicCache(config=config)
+    except TypeError:
+        cache = DynamicCache()
+    for i, (k, v) in enumerate(kv):
+        cache.update(k, v, i)
+    return cache
+
+
+class PrefixMemo:
+    """KV caches of shared prompt prefixes (batch of one), the most recent ``size`` kept."""
+
+    def __init__(self, model: Any, device: torch.device, *, min_len: int = 16, size: int = 8) -> None:
+        self.model, self.device, self.min_len, self.size = model, device, min_len, size
+        self._memo: dict[tuple[int, ...], KV] = {}
+
+    def shared_len(self, prompts: Sequence[Sequence[int]]) -> int:
+        """How many leading tokens of ``prompts`` to take from the memo: their common prefix (for a
+        lone prompt, the longest memoized prefix it starts with), leaving at least one token of each
+        prompt to run; 0 when shorter than ``min_len``."""
+        if len(prompts) > 1:
+            shared = common_prefix_len(prompts)
+        else:
+            shared = max((len(p) for p in self._memo if tuple(prompts[0][:len(p)]) == p), default=0)
+        shared = min(shared, min(len(p) for p in prompts) - 1)
+        return shared if shared >= self.min_len else 0
+
+    def get(self, prefix: tuple[int, ...]) -> KV:
+        """KV cache of ``prefix``, computed on first use."""
+        hit = self._memo.get(prefix)
+        if hit is None:
+            out = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
+            hit = [(k.clone(), v.clone()) for k, v in layer_kv(output_cache(out))]
+            if len(self._memo) >= self.size:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[prefix] = hit
+        return hit
+
+    def cache_for(self, prefix: tuple[int, ...], rows: int) -> Any:
+        """A cache object holding ``prefix`` for ``rows`` sequences (expanded views of one copy)."""
+        kv = self.get(prefix)
+        return make_cache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv],
+                          self.model.config)

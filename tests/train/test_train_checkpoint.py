@@ -32,6 +32,7 @@ def test_resumed_optimizer_state_equals_the_saved_one(tmp_path: Path, tiny_model
     assert first.run(stop_after=2)["step"] == 2
     saved = _state(first)
     assert saved and all(float(s["exp_avg_sq"].abs().sum()) > 0 for s in saved.values())
+    first.close()  # release the output folder
 
     resumed = Trainer(_cfg(tmp_path / "run", tiny_model_dir))
     resumed.resume()
@@ -43,7 +44,9 @@ def test_resumed_optimizer_state_equals_the_saved_one(tmp_path: Path, tiny_model
 
 
 def test_a_differing_optimizer_state_is_refused(tmp_path: Path, tiny_model_dir: Path) -> None:
-    Trainer(_cfg(tmp_path / "run", tiny_model_dir)).run(stop_after=1)
+    first = Trainer(_cfg(tmp_path / "run", tiny_model_dir))
+    first.run(stop_after=1)
+    first.close()
     fingerprint = checkpoints(tmp_path / "run")[-1] / "optimizer-0.json"
     fingerprint.write_text(json.dumps([[0.0] * len(p) for p in json.loads(fingerprint.read_text())]))
     with pytest.raises(RuntimeError, match="the optimizer state was not restored"):

@@ -1,22 +1,27 @@
 """Checkpoints that resume exactly: model, optimizer, scheduler, data position and every RNG.
 
-``accelerate`` writes the model (safetensors), the optimizer and its own RNG file (with FSDP and
-DeepSpeed, in their sharded formats). mmedkit adds, per process, ``rng-<rank>.json`` (Python, NumPy,
-torch CPU and CUDA generators, as plain JSON) and ``trainer_state.json`` (step = data position,
-token counters, scheduler state, the run's config) and ``optimizer-<rank>.json`` (a fingerprint of the
-process's optimizer state, checked after loading). A checkpoint is written to ``step-N.partial``
-and renamed when complete, ``trainer_state.json`` last, so a run killed while saving leaves the
-previous checkpoint as the latest one.
+Plain (one process or data-parallel) checkpoints are written by the main process alone: ``model.safetensors``
+(the whole model), ``optimizer.bin``, ``rng-<rank>.json`` for every rank (Python, NumPy, torch CPU and CUDA
+generators, gathered to the main process), ``optimizer-0.json`` (a fingerprint of the optimizer state, checked
+after loading) and ``trainer_state.json`` (step = data position, token counters, scheduler state, the run's
+config). The data of a step depends on the step and the global batch only, so such a checkpoint resumes at any
+number of processes: the ranks it has no RNG file for take rank 0's generators, as every rank of a fresh run
+starts from the same seed.
 
-Sharded FSDP checkpoints load the optimizer into a template taken from the optimizer itself: a
-never-stepped optimizer has no moments in it, so they would silently restart from zero. The
-optimizer therefore gets its state (a step at learning rate 0) before loading, and the loaded state
-must match the saved fingerprint.
+With FSDP and DeepSpeed every rank writes its own shard (``accelerator.save_state``, their sharded formats) and
+a checkpoint resumes at the same number of processes. Sharded optimizer state loads into a template taken
+from the optimizer itself: a never-stepped optimizer has no moments in it, so they would silently restart
+from zero. The optimizer therefore gets its state (a step at learning rate 0) before loading, and the loaded
+state must match the saved fingerprint.
+
+A checkpoint is written to ``step-N.partial`` and renamed when complete, ``trainer_state.json`` last, so a run
+killed while saving leaves the previous checkpoint as the latest one.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -31,6 +36,8 @@ from mmedkit.utils import atomic_write_json
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.bin"
 _STEP_RE = re.compile(r"^step-(\d+)$")
 
 
@@ -105,22 +112,38 @@ def checkpoints(out: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def sharded(accelerator: Any) -> bool:
+    """True under FSDP and DeepSpeed (every rank saves and loads its own shard)."""
+    return str(accelerator.distributed_type).split(".")[-1] in ("FSDP", "DEEPSPEED")
+
+
 def save_checkpoint(accelerator: Any, out: Path, step: int, state: dict[str, Any], keep: int,
-                    optimizer: Any = None) -> Path:
+                    optimizer: Any = None, model: Any = None) -> Path:
     """Write checkpoint ``step`` (all processes call this), then keep only the newest ``keep``."""
     final = out / CHECKPOINTS / f"step-{step:08d}"
     tmp = final.with_name(final.name + ".partial")
-    if accelerator.is_main_process:
+    main, rank = accelerator.is_main_process, accelerator.process_index
+    if main:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp), safe_serialization=True)
-    atomic_write_json(tmp / f"rng-{accelerator.process_index}.json", rng_state())
-    if (fingerprint := optimizer_fingerprint(optimizer)) is not None:
-        atomic_write_json(tmp / f"optimizer-{accelerator.process_index}.json", fingerprint)
+    rngs = gather_from_ranks(accelerator, rng_state())
+    if sharded(accelerator):  # each rank its own shard files
+        accelerator.save_state(str(tmp), safe_serialization=True)
+        if (fingerprint := optimizer_fingerprint(optimizer)) is not None:
+            atomic_write_json(tmp / f"optimizer-{rank}.json", fingerprint)
+    elif main:
+        from safetensors.torch import save_model
+
+        save_model(accelerator.unwrap_model(model), str(tmp / MODEL_FILE))
+        torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+        if (fingerprint := optimizer_fingerprint(optimizer)) is not None:
+            atomic_write_json(tmp / "optimizer-0.json", fingerprint)
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        atomic_write_json(tmp / STATE_FILE, state)
+    if main:
+        for r, rng in enumerate(rngs):
+            atomic_write_json(tmp / f"rng-{r}.json", rng)
+        atomic_write_json(tmp / STATE_FILE, {**state, "format": "sharded" if sharded(accelerator) else "full"})
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in checkpoints(out)[:-keep]:
@@ -129,17 +152,35 @@ def save_checkpoint(accelerator: Any, out: Path, step: int, state: dict[str, Any
     return final
 
 
-def load_checkpoint(accelerator: Any, path: Path, optimizer: Any = None) -> dict[str, Any]:
+def gather_from_ranks(accelerator: Any, obj: Any) -> list[Any]:
+    """``obj`` of every rank, in rank order."""
+    if accelerator.num_processes == 1:
+        return [obj]
+    from accelerate.utils import gather_object
+
+    return list(gather_object([obj]))
+
+
+def load_checkpoint(accelerator: Any, path: Path, optimizer: Any = None, model: Any = None) -> dict[str, Any]:
     """Restore model, optimizer and RNG from ``path``; return its trainer state."""
     state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
-    if state.get("world_size") != accelerator.num_processes:
-        raise RuntimeError(f"{path} was written by {state.get('world_size')} processes and this run has "
-                           f"{accelerator.num_processes}; resume with the same number of processes")
-    init_optimizer_state(optimizer)
-    accelerator.load_state(str(path))
-    _check_optimizer(path / f"optimizer-{accelerator.process_index}.json", optimizer)
-    rng = path / f"rng-{accelerator.process_index}.json"
-    set_rng_state(json.loads(rng.read_text(encoding="utf-8")))
+    rank, world, saved_world = accelerator.process_index, accelerator.num_processes, state.get("world_size")
+    if state.get("format") == "full" and not sharded(accelerator):
+        from safetensors.torch import load_model
+
+        load_model(accelerator.unwrap_model(model), str(path / MODEL_FILE))  # read on CPU, copied into place
+        moments = torch.load(path / OPTIMIZER_FILE, map_location="cpu", weights_only=True)  # moved by load_state_dict
+        optimizer.load_state_dict(moments)
+        _check_optimizer(path / "optimizer-0.json", optimizer)
+    else:  # sharded (or written by an earlier mmedkit through accelerate): the same processes only
+        if saved_world != world:
+            raise RuntimeError(f"{path} holds a sharded checkpoint written by {saved_world} processes and this run "
+                               f"has {world}; resume it with {saved_world} processes")
+        init_optimizer_state(optimizer)
+        accelerator.load_state(str(path))
+        _check_optimizer(path / f"optimizer-{rank}.json", optimizer)
+    rng = path / f"rng-{rank}.json"
+    set_rng_state(json.loads((rng if rng.is_file() else path / "rng-0.json").read_text(encoding="utf-8")))
     return state
 
 
@@ -148,7 +189,16 @@ def _check_optimizer(saved: Path, optimizer: Any) -> None:
     now = optimizer_fingerprint(optimizer)
     if now is None or not saved.is_file():
         return
-    if json.dumps(now) != json.dumps(json.loads(saved.read_text(encoding="utf-8"))):  # NaN-safe comparison
+    if not _same_sums(now, json.loads(saved.read_text(encoding="utf-8"))):
         empty = not any(now)
         raise RuntimeError(f"{saved.parent}: the optimizer state was not restored "
                            f"({'it is empty' if empty else 'it differs from the saved one'})")
+
+
+def _same_sums(a: list[list[float]], b: list[list[float]]) -> bool:
+    """Fingerprints equal up to the summation order (float64 sums of the same values differ in the last bits
+    when another number of threads adds them); NaN equals NaN."""
+    def close(x: float, y: float) -> bool:
+        return (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+
+    return len(a) == len(b) and all(len(p) == len(q) and all(map(close, p, q)) for p, q in zip(a, b, strict=True))

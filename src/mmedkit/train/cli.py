@@ -56,7 +56,16 @@ def _run(cfg: Any, stop_after: int | None, resume: bool) -> dict[str, Any]:
     return train(cfg, stop_after=stop_after, resume=resume, console=err)
 
 
+def _main_process() -> bool:
+    """True on the process that prints (every rank of a distributed run returns the summary)."""
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
+
+
 def _report(summary: dict[str, Any]) -> None:
+    if not _main_process():
+        return
     if not summary.get("finished"):
         _say(f"stopped at step {summary['step']} of {summary['total_steps']}; checkpoint in {summary['out']}")
         return
@@ -71,6 +80,9 @@ def _report(summary: dict[str, Any]) -> None:
              f"{summary['last_logged_loss']:.4f} (last logged)")
     _say(f"{summary['steps']} steps, {summary['useful_tokens']:,} tokens, "
          f"{summary['useful_tokens_per_s_this_session'] or 0:,.0f} tokens/s; model: {summary['out']}")
+    if summary.get("processes", 1) > 1:
+        _say(f"{summary['rank_layout']}; tokens/s per rank: "
+             + ", ".join(f"{v:,.0f}" for v in summary["tokens_per_s_per_rank_this_session"]))
 
 
 @app.command("pretrain")
@@ -113,7 +125,7 @@ def sft(
                     {"model": model, "out": out and str(out), "method": method, "data": data and {"path": data}})
         summary = _run(cfg, stop_after, resume)
         _report(summary)
-        if summary.get("finished"):
+        if summary.get("finished") and _main_process():
             adapter = f" --adapter {summary['out']}" if cfg.method == "lora" else ""
             base = cfg.model if cfg.method == "lora" else summary["out"]
             _say(f"evaluate: mmed bench run --model {base}{adapter} --out {summary['out']}/bench")

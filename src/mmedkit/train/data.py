@@ -131,8 +131,9 @@ class PretrainSet:
 
 
 def build_pretrain_set(data: Any, tokenizer: Any, *, epochs: int, seed: int, cache_dir: str | os.PathLike[str],
-                       log: Any = None) -> PretrainSet:
-    """Tokenise (or reuse the cache for) every source of a :class:`~mmedkit.train.config.PretrainData`."""
+                       log: Any = None, rank: int = 0, world: int = 1) -> PretrainSet:
+    """Tokenise (or reuse the cache for) every source of a :class:`~mmedkit.train.config.PretrainData`
+    (``rank`` of ``world`` processes starts with its share of the shards)."""
     if not data.sources:
         raise DataError("no corpus sources: set data.sources in the config or pass --data PATH")
     shards: list[TokenShard] = []
@@ -141,7 +142,7 @@ def build_pretrain_set(data: Any, tokenizer: Any, *, epochs: int, seed: int, cac
     for src in data.sources:
         found = tokenize_shards(expand_source(src.path), tokenizer, cache_dir, text_field=data.text_field,
                                 lang_field=data.lang_field, where=data.where, num_proc=data.num_proc,
-                                chunk_docs=data.chunk_docs, log=log)
+                                chunk_docs=data.chunk_docs, log=log, rank=rank, world=world)
         for shard in found:
             if src.lang:
                 shard.lang_names = [src.lang] * len(shard.lang_names)

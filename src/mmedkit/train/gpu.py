@@ -1,5 +1,6 @@
-"""What the multi-GPU paths need and one CPU never shows: a process-group timeout that outlasts the
-tokenisation, FSDP detection before the accelerator exists, and RoPE frequencies kept in fp32."""
+"""What the multi-process paths need and one process never shows: the process group formed on CPUs (gloo) as on
+GPUs (nccl) or a clear error, a timeout that outlasts the tokenisation, FSDP detection before the accelerator
+exists, the rank layout, and RoPE frequencies kept in fp32."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import torch
+
+from mmedkit.errors import MmedError
 
 # Ranks wait at a barrier while the main process tokenises the corpus (the first run of a large corpus
 # takes longer than torch's default 10 minutes).
@@ -20,6 +23,61 @@ def process_group_kwargs() -> dict[str, Any]:
     from accelerate.utils import InitProcessGroupKwargs
 
     return InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT).to_kwargs()
+
+
+def launched_world_size() -> int:
+    """The number of processes the launcher (torchrun, accelerate launch, mpirun) started; 1 when none did."""
+    for name in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            try:
+                return int(value)
+            except ValueError:
+                raise MmedError(f"environment variable {name}={value!r} is not a number of processes") from None
+    return 1
+
+
+def use_cpu(world: int) -> bool:
+    """Run on CPU processes: asked for (``accelerate launch --cpu``), or several processes and no GPU to give them.
+
+    accelerate forms a gloo process group for CPU processes only when told they are CPU processes; without
+    this, each process of ``torchrun --nproc_per_node 2`` on a machine without GPUs trains alone.
+    """
+    asked = os.environ.get("ACCELERATE_USE_CPU", "false").strip().lower() in ("1", "true", "yes")
+    return asked or (world > 1 and not torch.cuda.is_available())
+
+
+def init_processes() -> tuple[Any, bool]:
+    """The process group (``PartialState``) and whether it is one of CPU processes.
+
+    Raises :class:`MmedError` when the launcher started several processes and they do not form one group
+    (each would otherwise train alone and write the same output folder).
+    """
+    from accelerate import PartialState
+
+    world = launched_world_size()
+    cpu = use_cpu(world)
+    if world > 1 and not cpu:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise MmedError(f"{world} processes were launched but this node has {torch.cuda.device_count()} GPU(s) "
+                            f"for local rank {local}: launch at most one process per GPU (--nproc_per_node)")
+    try:
+        state = PartialState(cpu=cpu, **process_group_kwargs())
+    except (RuntimeError, ValueError) as exc:
+        raise MmedError(f"WORLD_SIZE={world} but the process group could not form ({exc}); check MASTER_ADDR, "
+                        f"MASTER_PORT and that every rank was started") from exc
+    if world > 1 and state.num_processes != world:
+        raise MmedError(f"the launcher started {world} processes but they formed a group of {state.num_processes} "
+                        f"({state.distributed_type}); each would train alone and write the same output folder")
+    return state, cpu
+
+
+def rank_layout(world: int, backend: str | None, devices: list[str]) -> str:
+    """One line: world size, backend and each rank's device (``devices`` gathered from every rank, in rank order)."""
+    if world == 1:
+        return f"1 process on {devices[0]}"
+    return f"{world} processes (backend {backend}): " + ", ".join(f"rank {r} {d}" for r, d in enumerate(devices))
 
 
 def fsdp_requested() -> bool:

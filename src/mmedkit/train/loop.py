@@ -9,7 +9,10 @@ checkpoints resume exactly: the trainer state stores the step, and the sequences
 and the random generators continue from there.
 
 Launch on several GPUs or nodes with ``accelerate launch --config_file <recipes/accelerate/...>`` (FSDP
-or DeepSpeed ZeRO) or ``torchrun``; the code is the same.
+or DeepSpeed ZeRO) or ``torchrun``, and on several CPU processes the same way (gloo); the code is the same.
+Only the main process writes the output folder, and it holds a lock on it while the run lasts, so a second
+run on the same folder (or processes that failed to form one group) stops with an error instead of writing
+over it. See docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from typing import Any
 
 import torch
 
+from mmedkit.errors import MmedError
 from mmedkit.train.batches import Collate, Rows, StepPlan, step_batches, target_count, token_nll
-from mmedkit.train.checkpoint import checkpoints, load_checkpoint, save_checkpoint
+from mmedkit.train.checkpoint import checkpoints, gather_from_ranks, load_checkpoint, save_checkpoint
 from mmedkit.train.config import ConfigError, PretrainData, TrainConfig, TrainSettings, require
-from mmedkit.train.gpu import fsdp_requested, keep_rope_fp32, process_group_kwargs
+from mmedkit.train.gpu import fsdp_requested, init_processes, keep_rope_fp32, rank_layout
 from mmedkit.utils import atomic_write_json, atomic_write_text
 
 SUMMARY_FILE = "train_summary.json"
+LOCK_FILE = ".mmed-train.lock"
 # Settings a resumed run may change without changing what it computes.
 RESUMABLE_CHANGES = {"train.save_every", "train.keep_checkpoints", "train.eval_every", "train.log_every",
                      "train.num_workers", "data.cache_dir", "data.num_proc", "data.chunk_docs", "out"}
@@ -49,15 +54,16 @@ def resolve_mixed_precision(setting: str) -> str:
     return "bf16" if cuda_bf16() else "no"
 
 
-def build_data(cfg: TrainConfig, tokenizer: Any, log: Any) -> Any:
-    """The stage's data set (pretraining corpus or fine-tuning samples)."""
+def build_data(cfg: TrainConfig, tokenizer: Any, log: Any, rank: int = 0, world: int = 1) -> Any:
+    """The stage's data set (pretraining corpus or fine-tuning samples); ``rank`` of ``world`` processes
+    tokenises its share of the corpus shards first (the others wait for theirs, one writer per cache entry)."""
     if isinstance(cfg.data, PretrainData):
         from mmedkit.models.embedded import cache_root
         from mmedkit.train.data import build_pretrain_set
 
         cache = cfg.data.cache_dir or str(cache_root() / "tokens")
         return build_pretrain_set(cfg.data, tokenizer, epochs=cfg.train.epochs, seed=cfg.train.seed,
-                                  cache_dir=cache, log=log)
+                                  cache_dir=cache, log=log, rank=rank, world=world)
     from mmedkit.train.sft_data import build_sft_set
 
     return build_sft_set(cfg.data, tokenizer, epochs=cfg.train.epochs, seed=cfg.train.seed)
@@ -179,6 +185,8 @@ class _Counters:
     useful_before: int = 0
     seconds_before: float = 0.0
     useful: int = 0
+    mine: int = 0
+    """This process's own non-padding tokens this session (the rest: all processes)."""
     positions: int = 0
     seconds: float = 0.0
     first_loss: float | None = None
@@ -189,7 +197,7 @@ class Trainer:
     """One training run: set-up, resume, optimizer steps, checkpoints, the final model."""
 
     def __init__(self, cfg: TrainConfig, console: Any = None) -> None:
-        from accelerate import Accelerator, PartialState
+        from accelerate import Accelerator
         from accelerate.utils import GradientAccumulationPlugin, set_seed
 
         from mmedkit.models.hf import load_model_and_tokenizer
@@ -200,7 +208,8 @@ class Trainer:
         settings = self.settings
 
         # Batch geometry: global batch = micro-batch x processes x accumulation steps.
-        self.world = PartialState(**process_group_kwargs()).num_processes
+        state, cpu = init_processes()
+        self.world = state.num_processes
         per_pass = settings.micro_batch_size * self.world
         if settings.global_batch_size % per_pass:
             raise ConfigError(f"{cfg.source}: train.global_batch_size ({settings.global_batch_size}) must be a "
@@ -209,10 +218,10 @@ class Trainer:
         # Under FSDP, gradients are reduce-scattered after every micro-batch: an unsharded gradient
         # accumulated over the micro-batches would cost the memory of a full model copy per GPU.
         accumulation = GradientAccumulationPlugin(num_steps=self.accumulation_steps, sync_each_batch=fsdp_requested())
-        self.accelerator = Accelerator(gradient_accumulation_plugin=accumulation,
+        self.accelerator = Accelerator(gradient_accumulation_plugin=accumulation, cpu=cpu,
                                        mixed_precision=resolve_mixed_precision(settings.mixed_precision))
-        if self.accelerator.is_main_process:
-            self.out.mkdir(parents=True, exist_ok=True)
+        self.lock = self._lock_output()
+        self.layout = rank_layout(self.world, state.backend, gather_from_ranks(self.accelerator, _where(state.device)))
 
         # Model, tokenizer and data (tokenised once by the main process; the others then read the cache).
         set_seed(settings.seed)
@@ -220,8 +229,7 @@ class Trainer:
                                                                trust_remote_code=cfg.trust_remote_code)
         self.save_dtype = _saved_dtype(str(cfg.model), cfg.trust_remote_code)
         self.notes: list[str] = []
-        with self.accelerator.main_process_first():
-            self.data = build_data(cfg, self.tokenizer, self.notes.append)
+        self.data = build_data(cfg, self.tokenizer, self.notes.append, self.accelerator.process_index, self.world)
         self.eval_data = self.data.eval_set()
         self.plan = StepPlan([len(self.data.epoch(e)) for e in range(settings.epochs)], settings.global_batch_size,
                              settings.micro_batch_size, self.world, settings.max_steps)
@@ -233,6 +241,31 @@ class Trainer:
         self.collate = Collate(self.tokenizer.pad_token_id, self.data.pad_to, settings.pad_to_multiple_of)
         self.identity = identity(cfg, self.data.fingerprint)
         self.counters = _Counters()
+
+    def _lock_output(self) -> Any:
+        """The main process creates the output folder and locks it for the run; every rank fails if it cannot."""
+        from filelock import FileLock, Timeout
+
+        lock = None
+        if self.accelerator.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(self.out / LOCK_FILE)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                lock = None
+        held = torch.tensor([float(lock is not None or not self.accelerator.is_main_process)],
+                            device=self.accelerator.device)
+        if self.accelerator.reduce(held, "sum").item() < self.world:
+            raise MmedError(f"{self.out} is in use by another training run (lock {self.out / LOCK_FILE}); wait for "
+                            f"it to finish or use another --out")
+        return lock
+
+    def close(self) -> None:
+        """Release the output folder."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def _prepare(self, model: Any) -> tuple[Any, Any, Any]:
         from transformers import get_cosine_with_min_lr_schedule_with_warmup
@@ -274,13 +307,14 @@ class Trainer:
         found = checkpoints(self.out)
         if not found:
             return
-        saved = load_checkpoint(self.accelerator, found[-1], self.optimizer)
+        saved = load_checkpoint(self.accelerator, found[-1], self.optimizer, self.model)
         _check_resume(found[-1], saved["identity"], self.identity)
         self.scheduler.load_state_dict(saved["scheduler"])
         self.counters = _Counters(step=saved["step"], useful_before=saved["useful_tokens"],
                                   seconds_before=saved["train_seconds"], first_loss=saved.get("first_loss"),
                                   initial_eval=saved.get("initial_eval"))
-        self.notes.append(f"resumed from {found[-1]} (step {saved['step']} of {self.plan.total_steps})")
+        moved = f", written by {saved['world_size']} process(es)" if saved["world_size"] != self.world else ""
+        self.notes.append(f"resumed from {found[-1]} (step {saved['step']} of {self.plan.total_steps}{moved})")
 
     def state(self) -> dict[str, Any]:
         """What ``trainer_state.json`` records."""
@@ -319,11 +353,12 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        mine = tokens
         totals = torch.tensor([nll, tokens, positions], dtype=torch.float64, device=device)
         nll, tokens, positions = accelerator.reduce(totals, "sum").tolist()
         norm = None if grad_norm is None else round(float(grad_norm), 5)  # None: DeepSpeed clips by itself
         return {"nll": nll, "targets": targets, "tokens": tokens, "positions": positions, "lr": lr,
-                "grad_norm": norm}
+                "grad_norm": norm, "mine": mine}
 
     def evaluate(self) -> dict[str, float]:
         """Held-out loss and perplexity."""
@@ -351,6 +386,7 @@ class Trainer:
                       f"sequences ({self.world} process(es) x {settings.micro_batch_size} x "
                       f"{self.accumulation_steps} accumulation), {len(self.data.epoch(0))} sequences in epoch 1, "
                       f"mixed precision {self.accelerator.mixed_precision}")
+        tracker.print(self.layout)
 
         # Held-out loss before training (once per run: a resumed run keeps the first measurement).
         if self.eval_data is not None and counters.initial_eval is None:
@@ -371,6 +407,7 @@ class Trainer:
                 # Count tokens and time.
                 counters.step = step + 1
                 counters.useful += int(result["tokens"])
+                counters.mine += result["mine"]
                 counters.positions += int(result["positions"])
                 counters.seconds += seconds
                 if counters.first_loss is None:
@@ -397,7 +434,7 @@ class Trainer:
                 halt = self._agree(stop.set) or (stop_after is not None and stop_after <= counters.step < total)
                 if counters.step % settings.save_every == 0 or halt or counters.step == total:
                     save_checkpoint(self.accelerator, self.out, counters.step, self.state(), settings.keep_checkpoints,
-                                    self.optimizer)
+                                    self.optimizer, self.model)
                 if halt:
                     tracker.print(f"stopped after step {counters.step} of {total}; checkpoint saved: rerun the "
                                   "same command to resume")
@@ -408,21 +445,31 @@ class Trainer:
         final_eval = self.evaluate() if self.eval_data is not None else None
         if final_eval is not None:
             tracker.log(counters.step, final_eval, "eval")
+        per_rank = self._per_rank_speed()
+        if self.world > 1:
+            tracker.print("tokens/s per rank: " + ", ".join(f"rank {r} {v:,.0f}" for r, v in enumerate(per_rank)))
         tracker.close()
         _save_final(self.accelerator, self.model, self.tokenizer, self.out, self.save_dtype)
-        return self._summary(first_step, last_loss, final_eval)
+        return self._summary(first_step, last_loss, final_eval, per_rank)
+
+    def _per_rank_speed(self) -> list[float]:
+        """Each rank's own non-padding tokens per second of its optimizer steps this session."""
+        mine = self.counters.mine / max(self.counters.seconds, 1e-9)
+        return [round(float(v), 1) for v in gather_from_ranks(self.accelerator, mine)]
 
     def _agree(self, flag: bool) -> bool:
         """True on every process when a stop signal reached any of them."""
         votes = self.accelerator.reduce(torch.tensor([float(flag)], device=self.accelerator.device), "sum")
         return bool(votes.item() > 0)
 
-    def _summary(self, first_step: int, last_loss: float | None, final_eval: dict[str, Any] | None) -> dict[str, Any]:
+    def _summary(self, first_step: int, last_loss: float | None, final_eval: dict[str, Any] | None,
+                 per_rank: list[float]) -> dict[str, Any]:
         counters, settings = self.counters, self.settings
         summary = {
             "stage": self.cfg.stage, "method": self.cfg.method, "model": self.cfg.model, "out": str(self.out),
             "finished": True, "steps": self.plan.total_steps, "steps_this_session": counters.step - first_step,
-            "epochs": settings.epochs, "processes": self.world, "global_batch_size": settings.global_batch_size,
+            "epochs": settings.epochs, "processes": self.world, "rank_layout": self.layout,
+            "tokens_per_s_per_rank_this_session": per_rank, "global_batch_size": settings.global_batch_size,
             "mixed_precision": self.accelerator.mixed_precision, "data": self.data.describe(),
             "first_step_loss": counters.first_loss, "last_logged_loss": last_loss,
             "held_out_before": counters.initial_eval, "held_out_after": final_eval,
@@ -474,9 +521,19 @@ def train(cfg: TrainConfig, *, stop_after: int | None = None, resume: bool = Tru
     whole run), for jobs cut into time slots. SIGTERM/SIGINT do the same after the current step.
     """
     trainer = Trainer(cfg, console)
-    if resume:
-        trainer.resume()
-    return trainer.run(stop_after)
+    try:
+        if resume:
+            trainer.resume()
+        return trainer.run(stop_after)
+    finally:
+        trainer.close()
+
+
+def _where(device: Any) -> str:
+    """``host/device`` of this process (for the rank layout)."""
+    import socket
+
+    return f"{socket.gethostname()}/{device}"
 
 
 def ident_hash(ident: dict[str, Any]) -> str:

@@ -5,6 +5,10 @@ A shard is tokenised into ``<cache>/<key>/`` — ``tokens.bin`` (a flat memory-m
 reading options and the tokenizer. Work is done in chunks of documents written as they finish, so an
 interrupted run resumes where it stopped. Every document is stored as the tokenizer encodes it (BOS
 where the tokenizer adds one) followed by EOS.
+
+Under several processes the shards are shared out: rank ``r`` of ``W`` tokenises shards ``r, r+W, ...``
+first, then takes the others, each behind a lock on its cache entry (``<key>.lock``): one writer per entry,
+and a process that reaches a shard another is writing waits for it and reads the result.
 """
 
 from __future__ import annotations
@@ -179,10 +183,19 @@ def _finish(parts_dir: Path, final: Path, key: str, dtype: str, n_parts: int, so
     return TokenShard.open(final)
 
 
+def rank_order(n: int, rank: int, world: int) -> list[int]:
+    """Indices ``0..n-1``, this rank's share (``rank, rank+world, ...``) first, then the others in turn."""
+    return sorted(range(n), key=lambda i: ((i - rank) % world != 0, (i - rank) % world, i))
+
+
 def tokenize_shards(urls: Sequence[str], tokenizer: Any, cache_dir: str | os.PathLike[str], *,
                     text_field: str = "text", lang_field: str | None = None, where: dict[str, Any] | None = None,
-                    num_proc: int = 1, chunk_docs: int = 1000, log: Any = None) -> list[TokenShard]:
-    """Tokenise each shard into the cache (skipping finished shards and finished chunks), in parallel."""
+                    num_proc: int = 1, chunk_docs: int = 1000, log: Any = None, rank: int = 0,
+                    world: int = 1) -> list[TokenShard]:
+    """Tokenise each shard into the cache (skipping finished shards and finished chunks), in parallel;
+    ``rank`` of ``world`` processes starts with its share. Returns the shards in the order of ``urls``."""
+    from filelock import FileLock
+
     where = where or {}
     root = Path(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -194,26 +207,31 @@ def tokenize_shards(urls: Sequence[str], tokenizer: Any, cache_dir: str | os.Pat
 
         pool = ProcessPoolExecutor(num_proc, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(tokenizer,))
-    shards = []
+    shards: dict[int, TokenShard] = {}
     try:
-        for url in urls:
+        for i in rank_order(len(urls), rank, world):
+            url = urls[i]
             key = shard_key(url, text_field=text_field, lang_field=lang_field, where=where, tokenizer_fp=tok_fp)
             final = root / key
             if (final / "meta.json").is_file():
-                shards.append(TokenShard.open(final))
+                shards[i] = TokenShard.open(final)
                 continue
-            parts_dir = root / f"{key}.partial"
-            parts_dir.mkdir(exist_ok=True)
-            done_before = len(list(parts_dir.glob("part-*.npz")))
-            if log:
-                log(f"tokenising {url}" + (f" (resuming: {done_before} chunks done)" if done_before else ""))
-            n_parts = _tokenize_parts(iter_documents(url, text_field, lang_field, where), parts_dir, tokenizer,
-                                      pool, num_proc, chunk_docs, dtype)
-            shards.append(_finish(parts_dir, final, key, dtype, n_parts, url))
+            with FileLock(root / f"{key}.lock"):
+                if (final / "meta.json").is_file():  # another process wrote it while this one waited
+                    shards[i] = TokenShard.open(final)
+                    continue
+                parts_dir = root / f"{key}.partial"
+                parts_dir.mkdir(exist_ok=True)
+                done_before = len(list(parts_dir.glob("part-*.npz")))
+                if log:
+                    log(f"tokenising {url}" + (f" (resuming: {done_before} chunks done)" if done_before else ""))
+                n_parts = _tokenize_parts(iter_documents(url, text_field, lang_field, where), parts_dir, tokenizer,
+                                          pool, num_proc, chunk_docs, dtype)
+                shards[i] = _finish(parts_dir, final, key, dtype, n_parts, url)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    return shards
+    return [shards[i] for i in range(len(urls))]
 
 
 def _tokenize_parts(docs: Iterable[tuple[str, str | None]], parts_dir: Path, tokenizer: Any,

@@ -92,3 +92,55 @@ class PrefixMemo:
         kv = self.get(prefix)
         return make_cache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv],
                           self.model.config)
+
+
+def preallocate(cache: Any, extra: int) -> Any:
+    """Give every layer of ``cache`` room for ``extra`` more positions, written in place: a decoding
+    step then appends its keys and values without copying the whole cache (``DynamicCache`` grows by
+    concatenation, which copies it every step). Caches of another structure are returned unchanged."""
+    layers = getattr(cache, "layers", None)
+    if not layers or not all(type(layer).__name__ == "DynamicLayer" and layer.is_initialized for layer in layers):
+        return cache
+    for i, layer in enumerate(layers):
+        layers[i] = _RoomyLayer(layer, extra)
+    return cache
+
+
+def _roomy_base() -> type:
+    from transformers.cache_utils import DynamicLayer
+
+    return DynamicLayer
+
+
+class _RoomyLayer(_roomy_base()):  # type: ignore[misc]
+    """A ``DynamicLayer`` whose keys and values are views into buffers with spare positions."""
+
+    def __init__(self, layer: Any, extra: int) -> None:
+        super().__init__()
+        b, h, n, d = layer.keys.shape
+        self.device, self.is_initialized = layer.keys.device, True
+        self._k = layer.keys.new_empty((b, h, n + extra, d))
+        self._v = layer.values.new_empty((b, h, n + extra, layer.values.shape[-1]))
+        self._k[:, :, :n] = layer.keys
+        self._v[:, :, :n] = layer.values
+        self._n = n
+        self.keys, self.values = self._k[:, :, :n], self._v[:, :, :n]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the new positions into the buffers (growing them only when full)."""
+        q = key_states.shape[-2]
+        if self._n + q > self._k.shape[-2]:
+            grow = max(q, self._k.shape[-2])
+            self._k = torch.cat([self._k, self._k.new_empty((*self._k.shape[:2], grow, self._k.shape[-1]))], dim=-2)
+            self._v = torch.cat([self._v, self._v.new_empty((*self._v.shape[:2], grow, self._v.shape[-1]))], dim=-2)
+        self._k[:, :, self._n:self._n + q] = key_states
+        self._v[:, :, self._n:self._n + q] = value_states
+        self._n += q
+        self.keys, self.values = self._k[:, :, :self._n], self._v[:, :, :self._n]
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep only the sequences at ``indices``."""
+        self._k, self._v = self._k[indices], self._v[indices]
+        self.keys, self.values = self._k[:, :, :self._n], self._v[:, :, :self._n]

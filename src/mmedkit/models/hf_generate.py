@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from mmedkit.models.base import stop_at
-from mmedkit.models.hf_cache import output_cache
+from mmedkit.models.hf_cache import output_cache, preallocate
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def greedy_batch(model: Any, tokenizer: Any, cache_kw: str, memo: Any, jobs: Seq
         kwargs[cache_kw] = memo.cache_for(tuple(prompts[0][:shared]), n)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1, **kwargs)
     fed = sum(len(r) for r in rest)
-    cache, last_pos = output_cache(out), pos[:, -1]
+    cache, last_pos = preallocate(output_cache(out), max(j.max_new_tokens for j in jobs)), pos[:, -1]
     active = list(range(n))
     generated: list[list[int]] = [[] for _ in jobs]
     while True:
@@ -87,7 +87,10 @@ def greedy_batch(model: Any, tokenizer: Any, cache_kw: str, memo: Any, jobs: Seq
             active = [active[k] for k in keep]
         mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
         last_pos = last_pos + 1
-        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last_pos[:, None], use_cache=True,
+        # A ready 4-D mask: transformers would otherwise rebuild one from ``mask`` at every step.
+        bias = torch.zeros((len(active), 1, 1, mask.shape[1]), dtype=out.logits.dtype, device=device)
+        bias.masked_fill_(mask[:, None, None, :] == 0, torch.finfo(bias.dtype).min)
+        out = model(input_ids=nxt[:, None], attention_mask=bias, position_ids=last_pos[:, None], use_cache=True,
                     **{cache_kw: cache})
         cache = output_cache(out)
         fed += len(active)

@@ -259,6 +259,7 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
 
             model = load_model(cfg.backend, cfg.model, **cfg.model_options)
         load_s = time.perf_counter() - t0
+        fed0 = model.tokens_computed
         t1 = time.perf_counter()
         with item_progress(len(items), len(done), enabled=show_progress, console=console) as advance:
             for s in range(0, len(todo), cfg.chunk_size):
@@ -267,8 +268,10 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
                 cache.append(records)
                 done.update((r["id"], r) for r in records)
         eval_s = time.perf_counter() - t1
+        fed = model.tokens_computed - fed0 if model.tokens_computed is not None and fed0 is not None else None
     else:
         load_s = eval_s = 0.0
+        fed = None
     samples = [done[it.id] for it in items]
     metrics = _metrics(samples, cfg.seed)
     info = model.info() if model is not None else None
@@ -285,7 +288,8 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
             "metrics_loglikelihood": _metrics(samples, cfg.seed, "loglikelihood")} if cfg.protocol == "study" else {}),
         "timing": {"items_this_run": len(todo), "items_from_cache": len(items) - len(todo),
                    "model_load_s": round(load_s, 3), "eval_s": round(eval_s, 3),
-                   "items_per_s": round(len(todo) / eval_s, 3) if eval_s > 0 else None},
+                   "items_per_s": round(len(todo) / eval_s, 3) if eval_s > 0 else None,
+                   "tokens_computed": fed, "tokens_per_s": round(fed / eval_s, 1) if fed and eval_s > 0 else None},
     }
     atomic_write_text(out / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     atomic_write_json(out / "results.json", results)

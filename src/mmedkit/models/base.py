@@ -61,6 +61,8 @@ class LanguageModel(ABC):
     """A model that can generate and score text."""
 
     backend_name: str = "base"
+    tokens_computed: int | None = None
+    """Tokens this model has run so far (prompts and candidates, padding excluded), where the backend counts them."""
 
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest], *, progress: Progress = None) -> list[str]:

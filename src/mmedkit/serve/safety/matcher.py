@@ -132,7 +132,7 @@ class LanguagePack:
                 for kind, group in (("fixed", self.fixed), ("terms", self.terms), ("names", self.names))
                 for name, pats in group.items() for p in pats for m in self.finditer(p, t)]
         if self.near:
-            ends = sorted(e for _, e in self.bounds(t))
+            ends = [m.end() for m in _CLAUSE_END.finditer(t)]  # punctuation only: "face suddenly drooping"
             hits += [hit for name, pairs in self.near.items() for a, b in pairs
                      for hit in self._near(name, a, b, t, ends)]
         # Negation cues are looked for with every match and every pseudo-negation blanked out:

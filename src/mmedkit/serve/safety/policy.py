@@ -7,7 +7,8 @@ unless a negation cue of a language of the same kind (space-delimited or not) go
 the present (:mod:`~mmedkit.serve.safety.context`); misspelled words are corrected first
 (:mod:`~mmedkit.serve.safety.spelling`). A conversation is screened turn by turn: the concepts of every
 user turn accumulate (a concept negated later is dropped), and a category is raised at the first user
-turn that completes one of its rules.
+turn that completes one of its rules, unless the assistant's next turn is already an emergency answer
+(then the symptoms so far start over: the person is not sent the same alert for every later message).
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ class SafetyPolicy:
         return None
 
     def screen_conversation(self, messages: Sequence[Message], hint: str | None = None) -> Verdict | None:
-        """The first emergency the user turns of ``messages`` raise, together or alone (None: none).
+        """The first emergency the user turns of ``messages`` raise, together or alone, that no emergency answer
+        follows yet (None: none).
 
         ``hint`` is the page's language (it breaks ties in language detection).
         """
@@ -170,11 +172,21 @@ class SafetyPolicy:
             for concept, (text, code) in found.present.items():
                 state[concept] = Evidence(concept, text, code, i)
             raised = self._raised(state, i) if found.present else None
-            if raised is not None:
-                category, evidence = raised
-                language = self.detect_language(m["content"], hint)
-                return Verdict(category, language, i, evidence, self.emergency_message(category, language))
+            if raised is None:
+                continue
+            if self._answered(messages, i):  # shown already: its symptoms start over
+                state.clear()
+                continue
+            category, evidence = raised
+            language = self.detect_language(m["content"], hint)
+            return Verdict(category, language, i, evidence, self.emergency_message(category, language))
         return None
+
+    def _answered(self, messages: Sequence[Message], turn: int) -> bool:
+        """Whether the assistant turn after user turn ``turn`` is an emergency answer (any language's)."""
+        nxt = next((m for m in messages[turn + 1:] if m["role"] != "system"), None)
+        return nxt is not None and nxt["role"] == "assistant" and any(
+            nxt["content"].lstrip().startswith(p.text("emergency_title")) for p in self.packs.values())
 
     def screen(self, text: str, language: str | None = None) -> RedFlag | None:
         """The red flag one message raises (None: none). Every language's phrasings are tried whatever

@@ -102,6 +102,32 @@ async function errorText(resp) {
   return t("error", { message });
 }
 
+// Splits an emergency answer into text and phone numbers (911, 116 123, 8-800-2000-122, #7119).
+function phoneParts(text) {
+  const parts = [];
+  let last = 0;
+  const number = /(?<![\p{L}\p{N}#+.,\/-])[#+]?\d(?:\d|[ -](?=\d)){1,16}(?![\p{L}\p{N}]|[.,]\d|\s?(?:h\b|hours|horas|heures|час|小时|時間))/gu;
+  for (const m of text.matchAll(number)) {
+    if (m.index > last) parts.push({ text: text.slice(last, m.index) });
+    parts.push({ text: m[0], tel: m[0].replace(/[ -]/g, "").replace("#", "%23") });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) parts.push({ text: text.slice(last) });
+  return parts;
+}
+
+// Rewrites an emergency answer with its phone numbers as tel: links (every part inserted as text).
+function linkPhones(reply) {
+  const nodes = phoneParts(reply.text.data).map((part) => {
+    if (!part.tel) return document.createTextNode(part.text);
+    const link = document.createElement("a");
+    link.href = `tel:${part.tel}`;
+    link.textContent = part.text;
+    return link;
+  });
+  reply.text.replaceWith(...nodes);
+}
+
 function markEmergency(reply) {
   reply.item.classList.add("emergency");
   reply.item.setAttribute("role", "alert");
@@ -187,6 +213,7 @@ async function send(rawText) {
       }
       reply.item.scrollIntoView({ block: "end" });
     });
+    if (reply.item.classList.contains("emergency")) linkPhones(reply);
     state.history.push({ role: "assistant", content: answer });
   } catch (err) {
     if (err.name === "AbortError") {

@@ -1,0 +1,158 @@
+"""The red-flag screen on whole conversations, kind by kind, in six languages: direct and lay phrasings,
+misspellings, negation, history, hypotheticals, education, a third person, several turns and mixed
+languages; the response extension's evidence and turn; and its speed on the longest input allowed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mmedkit.serve.safety import SafetyPolicy, screen_conversation
+
+U, A = "user", "assistant"
+ASK = "Can you tell me more?"
+
+
+def _turns(*texts: str) -> list[dict[str, str]]:
+    """User turns with an assistant question between them."""
+    out: list[dict[str, str]] = []
+    for t in texts:
+        if out:
+            out.append({"role": A, "content": ASK})
+        out.append({"role": U, "content": t})
+    return out
+
+
+# (language, kind, user turns, category or None), written for these tests.
+CASES = [
+    ("en", "direct", ["My husband is having crushing chest pain that goes down his left arm"], "cardiac"),
+    ("en", "lay", ["It's like a heavy weight pressing on my chest and I'm drenched in cold sweat"], "cardiac"),
+    ("en", "lay", ["mum keeled over in the kitchen and we can't wake her"], "unconscious"),
+    ("en", "lay", ["I've been stockpiling my sleeping pills and wrote a goodbye note"], "suicide"),
+    ("en", "misspelled", ["my son is unconcious after falling off his bike"], "unconscious"),
+    ("en", "negated", ["No chest pain, no shortness of breath, just a runny nose"], None),
+    ("en", "negated", ["Her face isn't drooping and her speech sounds normal"], None),
+    ("en", "historical", ["My father had a stroke fifteen years ago; is coffee bad for him?"], None),
+    ("en", "hypothetical", ["What should I do if someone near me has a seizure?"], None),
+    ("en", "educational", ["For my nursing exam: what are the warning signs of meningitis?"], None),
+    ("en", "third_person", ["My grandad suddenly can't lift his right arm and his mouth is crooked"], "stroke"),
+    ("en", "multi_turn", ["There's a tightness in my chest since lunch", "Now I'm sweating buckets"], "cardiac"),
+    ("en", "multi_turn", ["I have a headache", "Also a bit of a cough"], None),
+    ("en", "mixed", ["Tengo dolor en el pecho and I can't breathe properly"], "cardiac"),
+    ("fr", "direct", ["Mon mari a une douleur à la poitrine qui irradie dans la mâchoire"], "cardiac"),
+    ("fr", "lay", ["Ma mère s'est effondrée et on n'arrive pas à la réveiller"], "unconscious"),
+    ("fr", "lay", ["J'ai écrit une lettre d'adieu à ma famille, je veux en finir"], "suicide"),
+    ("fr", "misspelled", ["j'ai mal a la poitrine et je suis essouflé"], "cardiac"),
+    ("fr", "negated", ["Pas de douleur thoracique ni d'essoufflement, juste de la fatigue"], None),
+    ("fr", "historical", ["Mon oncle a fait un AVC il y a dix ans, que doit-il manger ?"], None),
+    ("fr", "hypothetical", ["Que faire si quelqu'un fait une crise convulsive au travail ?"], None),
+    ("fr", "educational", ["Je prépare un exposé sur la prévention du suicide pour le lycée"], None),
+    ("fr", "third_person", ["Mon fils a avalé toute une plaquette de comprimés de sa grand-mère"], "poisoning"),
+    ("fr", "multi_turn", ["J'ai une gêne dans la poitrine depuis une heure", "Maintenant j'ai des sueurs froides"],
+     "cardiac"),
+    ("fr", "mixed", ["My baby is 3 weeks old et il a 38,5 de fièvre"], "infant_fever"),
+    ("es", "direct", ["Tengo un dolor en el pecho muy fuerte y me falta el aire"], "cardiac"),
+    ("es", "lay", ["A mi madre se le ha caído media cara y habla rarísimo"], "stroke"),
+    ("es", "lay", ["Estoy juntando pastillas y ya escribí una carta de despedida"], "suicide"),
+    ("es", "misspelled", ["mi hijo tubo una convulsion y no reaciona"], "unconscious"),
+    ("es", "negated", ["No tengo dolor en el pecho ni falta de aire, solo tos"], None),
+    ("es", "historical", ["Mi tío tuvo un infarto hace cinco años, ¿puede hacer deporte?"], None),
+    ("es", "hypothetical", ["¿Qué hago si alguien se desmaya en la calle?"], None),
+    ("es", "educational", ["Para un trabajo de la escuela: ¿cuáles son los síntomas de un ictus?"], None),
+    ("es", "third_person", ["Mi abuelo se agarra el pecho y está sudando frío"], "cardiac"),
+    ("es", "multi_turn", ["Me picó una avispa en el brazo", "Ahora se me hinchan los labios y la lengua"],
+     "anaphylaxis"),
+    ("es", "mixed", ["Mi hermano is unconscious y no se despierta"], "unconscious"),
+    ("ru", "direct", ["У мужа сильная боль в груди, отдает в левую руку"], "cardiac"),
+    ("ru", "lay", ["Дедушка обмяк на диване, не можем его разбудить"], "unconscious"),
+    ("ru", "lay", ["Я коплю снотворное и написала прощальное письмо"], "suicide"),
+    ("ru", "misspelled", ["у мамы инсулт, лицо перекосило"], "stroke"),
+    ("ru", "negated", ["Боли в груди и одышки нет, просто насморк"], None),
+    ("ru", "historical", ["Пять лет назад перенес инфаркт, можно ли мне в баню?"], None),
+    ("ru", "hypothetical", ["Что делать, если у человека судороги на улице?"], None),
+    ("ru", "educational", ["Пишу реферат о профилактике суицида для школы"], None),
+    ("ru", "third_person", ["Сын проглотил батарейку от часов"], "poisoning"),
+    ("ru", "multi_turn", ["С утра давит в груди", "Теперь еще холодный пот выступил"], "cardiac"),
+    ("ru", "mixed", ["У мамы face drooping и она не может говорить"], "stroke"),
+    ("zh", "direct", ["我爸胸口剧痛，还出了一身冷汗"], "cardiac"),
+    ("zh", "lay", ["奶奶突然倒地，怎么叫都叫不醒"], "unconscious"),
+    ("zh", "lay", ["我攒了很多安眠药，已经写好遗书了"], "suicide"),
+    ("zh", "negated", ["没有胸痛，也没有呼吸困难，就是有点咳嗽"], None),
+    ("zh", "historical", ["我爸十年前中风过，现在能喝酒吗？"], None),
+    ("zh", "hypothetical", ["如果有人癫痫发作，旁边的人应该怎么做？"], None),
+    ("zh", "educational", ["写论文需要：心梗有哪些早期症状？"], None),
+    ("zh", "third_person", ["我妈说话突然含糊不清，嘴也歪了"], "stroke"),
+    ("zh", "multi_turn", ["被蜜蜂蜇了一下", "现在嘴唇肿起来了，喘不上气"], "anaphylaxis"),
+    ("zh", "mixed", ["我儿子 swallowed a button battery，怎么办"], "poisoning"),
+    ("ja", "direct", ["父が胸の激痛を訴えていて、冷や汗をかいています"], "cardiac"),
+    ("ja", "lay", ["祖父が急に倒れて、呼んでも反応しません"], "unconscious"),
+    ("ja", "lay", ["もう消えてしまいたい。遺書も書きました"], "suicide"),
+    ("ja", "negated", ["胸の痛みはありません。少し咳が出るだけです"], None),
+    ("ja", "historical", ["5年前に脳梗塞をやりましたが、今は元気です。運動してもいいですか"], None),
+    ("ja", "hypothetical", ["もし家族がけいれんを起こしたら、どうすればいいですか"], None),
+    ("ja", "educational", ["授業のレポートで、心筋梗塞の初期症状について調べています"], None),
+    ("ja", "third_person", ["母の顔が急にゆがんで、ろれつが回っていません"], "stroke"),
+    ("ja", "multi_turn", ["朝から胸が締めつけられる感じがします", "今は冷や汗が出てきました"], "cardiac"),
+    ("ja", "mixed", ["息子が chest pain を訴えていて、息ができないと言っています"], "cardiac"),
+]
+
+
+@pytest.mark.parametrize(("lang", "kind", "turns", "category"), CASES,
+                         ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
+def test_each_kind_in_every_language(policy: SafetyPolicy, lang: str, kind: str, turns: list[str],
+                                     category: str | None) -> None:
+    verdict = policy.screen_conversation(_turns(*turns))
+    got = None if verdict is None else verdict.category
+    assert got == category, f"{lang} {kind}: {turns} -> {verdict}"
+
+
+def test_every_kind_is_covered_in_every_language() -> None:
+    kinds = {"direct", "lay", "negated", "historical", "hypothetical", "educational", "third_person",
+             "multi_turn", "mixed"}
+    for lang in ("en", "fr", "es", "ru", "zh", "ja"):
+        assert {k for c, k, *_ in CASES if c == lang} >= kinds, lang
+
+
+def test_verdict_names_category_evidence_and_turn(policy: SafetyPolicy) -> None:
+    messages = _turns("Since this morning I've had pain in my chest", "Now I'm also short of breath")
+    verdict = screen_conversation(messages)
+    assert verdict is not None and (verdict.category, verdict.language, verdict.turn) == ("cardiac", "en", 2)
+    assert "chest" in verdict.evidence and "short of breath" in verdict.evidence
+    assert [e.turn for e in verdict.found] == [0, 2]  # the symptom two turns back counts
+    assert verdict.message == policy.emergency_message("cardiac", "en") and "911" in verdict.message
+
+
+def test_a_later_negation_withdraws_an_earlier_symptom(policy: SafetyPolicy) -> None:
+    assert policy.screen_conversation(_turns("I have chest pain", "Sorry, no chest pain now, just short of breath"
+                                             " after running")) is None
+
+
+def test_an_answered_emergency_is_not_raised_again(policy: SafetyPolicy) -> None:
+    first = [{"role": U, "content": "Mon père ne respire plus"}]
+    verdict = policy.screen_conversation(first)
+    assert verdict is not None and verdict.category == "breathing"
+    later = [*first, {"role": A, "content": verdict.message}, {"role": U, "content": "Les secours arrivent, merci"}]
+    assert policy.screen_conversation(later) is None
+    worse = [*later[:-1], {"role": U, "content": "Il est inconscient maintenant"}]
+    assert policy.screen_conversation(worse).category == "unconscious"
+
+
+def test_system_and_assistant_text_is_not_screened(policy: SafetyPolicy) -> None:
+    messages = [{"role": "system", "content": "Call 911 if someone has a stroke or stops breathing."},
+                {"role": U, "content": "Which vitamins help with a cold?"},
+                {"role": A, "content": "Chest pain with shortness of breath needs urgent care."},
+                {"role": U, "content": "Thanks!"}]
+    assert policy.screen_conversation(messages) is None
+
+
+def test_the_longest_inputs_are_screened_quickly(policy: SafetyPolicy) -> None:
+    ordinary = ("I have had a mild cough and a runny nose for three days, no fever. J'ai un peu mal à la gorge. "
+                "Me duele un poco la cabeza. Немного болит горло. 喉咙有点痛。少し頭が痛いです。")
+    long_message = [{"role": U, "content": (ordinary * 60)[:8000]}]
+    conversation = _turns(*[f"{ordinary} ({i})" for i in range(40)])
+    for messages in (long_message, conversation):
+        policy.findings.cache_clear()
+        start = time.perf_counter()
+        assert policy.screen_conversation(messages) is None
+        assert time.perf_counter() - start < 3.0  # measured about 0.1-0.2 s on one CPU core

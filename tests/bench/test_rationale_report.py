@@ -46,7 +46,8 @@ def test_report_html_markdown_and_charts(runs: dict[str, Path], tiny_model_dir: 
     assert "\\| model" in md  # a pipe in a name does not break the Markdown table
     for text in ("Accuracy per language", "95% CI", "GPT-4, published", "Rationale metrics", "BLEU-1", "ROUGE-L",
                  "Judge ranking by tiny", "Swap consistency", "Win rate", "Accuracy per medical field",
-                 "cardiology", "Llama 3 (8B), published", "not the mean of its per-language figures (75.31)"):
+                 "cardiology", "Llama 3 (8B), published", "not the mean of its per-language figures (75.31)",
+                 "Published results of the study", "MMedBench accuracy, zero-shot", "MMedLM 2 (1.8B)"):
         assert text in md and text in html, text
     assert 'src="accuracy.svg"' in html and "](accuracy.png)" in md
     ref_row = next(line for line in md.splitlines() if line.startswith("| reference |") and "100.00" in line)

@@ -64,6 +64,10 @@ def bench_run(
     protocol: Annotated[str, typer.Option(help="mmedkit | study (the study's evaluation: its prompt, greedy "
                                                "generation up to 1,000 new tokens, strict scoring as the headline, "
                                                "lenient and log-likelihood scores beside it).")] = "mmedkit",
+    study_token_cap: Annotated[int | None, typer.Option(help="--protocol study on a machine too slow for it: "
+                                                             "generate at most this many new tokens (a deviation "
+                                                             "recorded in results.json; each sample says whether its "
+                                                             "strict outcome is decided anyway).")] = None,
 ) -> None:
     """Evaluate a model on MMedBench-style multiple-choice QA."""
     from mmedkit.bench.engine import STUDY_MAX_NEW_TOKENS, RunConfig, run_benchmark
@@ -79,6 +83,7 @@ def bench_run(
         cfg = RunConfig(model=model, data=data, backend=backend, mode=mode, format=format, rationale=rationale,
                         fewshot=fewshot, seed=seed, langs=langs, split=split, limit=limit,
                         max_new_tokens=max_new_tokens or 64, skip_invalid=skip_invalid, protocol=protocol,
+                        token_cap=study_token_cap,
                         model_options={
                             "dtype": dtype, "device": device, "adapter": adapter, "batch_size": batch_size,
                             "base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency,
@@ -89,6 +94,8 @@ def bench_run(
             _run_suite(suite, cfg, out, progress)
             return
         results = run_benchmark(cfg, out, console=console, show_progress=progress)
+        if "rank" in results:  # another process of a data-parallel run: rank 0 prints
+            return
     console.print(console_table(results))
     for key, name in SCORING_NAMES.items():
         if key != "metrics" and key in results:
@@ -101,9 +108,12 @@ def bench_run(
 
 
 def _run_suite(suite: str, cfg: object, out: Path, progress: bool) -> None:
+    from mmedkit.bench.parallel import world_from_env
     from mmedkit.bench.suite_run import run_suite
     from mmedkit.bench.suites import get_suite
 
+    if world_from_env()[2] > 1:
+        raise ValueError("--suite runs on one process; launch each task folder as its own data-parallel run")
     if not get_suite(suite).per_task:
         raise ValueError(f"suite {suite!r} is one MMedBench-layout folder: run it with --data DIR, without --suite")
     summary = run_suite(cfg, out, console=console, show_progress=progress)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit import __version__
-from mmedkit.bench.extract import extract_answer, study_strict
+from mmedkit.bench.extract import extract_answer, study_strict, study_strict_decided
 from mmedkit.bench.items import Item, format_answer
 from mmedkit.bench.loader import LoadReport, load_benchmark
 from mmedkit.bench.metrics import Scored, summarize
@@ -65,6 +65,9 @@ class RunConfig:
     skip_invalid: bool = False
     model_options: dict[str, Any] = field(default_factory=dict)
     protocol: str = "mmedkit"
+    token_cap: int | None = None
+    """``--protocol study`` on a machine too slow for it: at most this many new tokens instead of 1,000. A
+    recorded deviation; each sample says whether its strict outcome is decided regardless of the cap."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -75,7 +78,11 @@ class RunConfig:
             if (self.mode, self.format, self.fewshot) != ("generate", "study", 0):
                 raise ValueError("--protocol study generates zero-shot with the study prompt: use it without "
                                  "--mode loglikelihood, --format chat or --fewshot")
-            self.max_new_tokens = STUDY_MAX_NEW_TOKENS
+            if self.token_cap is not None and not 0 < self.token_cap < STUDY_MAX_NEW_TOKENS:
+                raise ValueError(f"--study-token-cap must be between 1 and {STUDY_MAX_NEW_TOKENS - 1}")
+            self.max_new_tokens = self.token_cap or STUDY_MAX_NEW_TOKENS
+        elif self.token_cap is not None:
+            raise ValueError("--study-token-cap caps the study protocol's generation: use it with --protocol study")
         PromptConfig(self.format, self.rationale, self.fewshot, self.seed)  # validates
 
     @property
@@ -89,6 +96,8 @@ class RunConfig:
                                                                    "langs"}}
         if keep["protocol"] == "mmedkit":
             keep.pop("protocol")
+        if keep["token_cap"] is None:
+            keep.pop("token_cap")
         opts = keep.pop("model_options")
         keep["model_options"] = {k: v for k, v in opts.items()
                                  if k in {"adapter", "dtype", "revision", "tokenizer"} and v is not None}
@@ -139,8 +148,9 @@ def score_chunk(model: LanguageModel, items: Sequence[Item], cfg: RunConfig, poo
                                    extra={"output": text}))
             continue
         strict = study_strict(text, it.options, it.answer)
+        capped = {"strict_decided": study_strict_decided(text, it.options)} if cfg.token_cap else {}
         records.append(_record(it, p, pred=strict.letters, invalid=strict.letters is None, rule=strict.rule,
-                               extra={"output": text, "lenient": _scoring(it, ex.letters, ex.rule)}))
+                               extra={"output": text, **capped, "lenient": _scoring(it, ex.letters, ex.rule)}))
     if study:
         scored = _loglikelihood(model, items, pcfg, shots, None)
         for rec, it, (_, pred, scores) in zip(records, items, scored, strict=True):
@@ -193,14 +203,21 @@ def _metrics(samples: Sequence[dict[str, Any]], seed: int, scoring: str | None =
                              (s[scoring] if scoring else s)["invalid"], s["subject"]) for s in samples], seed=seed)
 
 
-def protocol_info(cfg: RunConfig) -> dict[str, Any]:
+def protocol_info(cfg: RunConfig, samples: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """How the headline accuracy was obtained, as recorded in results.json and shown in reports."""
     if cfg.protocol == "study":
-        return {"name": "study", "headline": "study_strict",
+        info = {"name": "study", "headline": "study_strict",
                 "description": f"the study's protocol: its prompt, zero-shot, greedy generation of up to "
                                f"{STUDY_MAX_NEW_TOKENS:,} new tokens, strict exact-letter scoring; lenient cascade "
                                f"and log-likelihood scores reported beside it",
                 "beside": ["lenient", "loglikelihood"]}
+        if cfg.token_cap:
+            undecided = sum(not s.get("strict_decided", False) for s in samples)
+            info["deviation"] = {"token_cap": cfg.token_cap, "strict_undecided": undecided, "n": len(samples)}
+            info["description"] += (f"; DEVIATION: generation capped at {cfg.token_cap} new tokens (the study: "
+                                    f"{STUDY_MAX_NEW_TOKENS:,}), {undecided} of {len(samples)} strict outcomes could "
+                                    f"still change with more tokens; the lenient reading saw only the capped text")
+        return info
     scoring = "log-likelihood argmax" if cfg.mode == "loglikelihood" else "generation read by the lenient cascade"
     return {"name": "mmedkit", "headline": "argmax" if cfg.mode == "loglikelihood" else "lenient",
             "description": f"mmedkit's protocol: {scoring}", "beside": []}
@@ -234,12 +251,14 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
 
     Returns the results dictionary. Pass ``model`` to reuse an already loaded backend.
     """
+    from mmedkit.bench.parallel import Ranks, announce, describe, rank_summary
     from mmedkit.bench.progress import item_progress
     from mmedkit.bench.report import write_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    kept = keep_previous_results(out, cfg.fingerprint())
+    ranks = Ranks.from_env()  # under torchrun / accelerate launch: this process's share of the items
+    kept = keep_previous_results(out, cfg.fingerprint()) if ranks.main else None
     if kept is not None and console is not None:
         console.print(f"[yellow]note:[/] {out} held the results of a run with other settings; they are kept in "
                       f"{kept}", highlight=False)
@@ -249,19 +268,23 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
     pool = ExemplarPool([])
     if cfg.fewshot:
         pool = ExemplarPool(load_benchmark(cfg.data, split="train", langs=cfg.langs, skip_invalid=True))
-    cache = SampleCache(out, cfg.fingerprint())
+    cache = ranks.cache(out, cfg.fingerprint())
     done = cache.load()
-    todo = [it for it in items if it.id not in done]
+    todo = ranks.share([it for it in items if it.id not in done], cfg.chunk_size)
+    options = ranks.model_options(cfg.backend, cfg.model_options)
+    if ranks.world > 1 and (line := announce(ranks, cfg.backend, options, len(todo))) and ranks.main and console:
+        console.print(line, highlight=False, markup=False)
     t0 = time.perf_counter()
     if todo:
         if model is None:
             from mmedkit.models import load_model
 
-            model = load_model(cfg.backend, cfg.model, **cfg.model_options)
+            model = load_model(cfg.backend, cfg.model, **options)
         load_s = time.perf_counter() - t0
         fed0 = model.tokens_computed
         t1 = time.perf_counter()
-        with item_progress(len(items), len(done), enabled=show_progress, console=console) as advance:
+        with item_progress(len(done) + len(todo), len(done), enabled=show_progress and ranks.main,
+                           console=console) as advance:
             for s in range(0, len(todo), cfg.chunk_size):
                 chunk = todo[s:s + cfg.chunk_size]
                 records = score_chunk(model, chunk, cfg, pool, progress=advance)
@@ -272,6 +295,9 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
     else:
         load_s = eval_s = 0.0
         fed = None
+    done, per_rank = cache.merge(), rank_summary(ranks, cfg.backend, options, len(todo), eval_s)
+    if not ranks.main:  # rank 0 writes the results of every rank
+        return {"rank": ranks.rank, "per_rank": per_rank}
     samples = [done[it.id] for it in items]
     metrics = _metrics(samples, cfg.seed)
     info = model.info() if model is not None else None
@@ -282,7 +308,7 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
         "fingerprint": cfg.fingerprint(),
         "model": asdict(info) if info else {"backend": cfg.backend, "model": cfg.model},
         "data": {"source": cfg.data, "split": cfg.split, "loaded": report.loaded, "skipped": report.skipped},
-        "protocol": protocol_info(cfg),
+        "protocol": protocol_info(cfg, samples),
         "metrics": metrics,
         **({"metrics_lenient": _metrics(samples, cfg.seed, "lenient"),
             "metrics_loglikelihood": _metrics(samples, cfg.seed, "loglikelihood")} if cfg.protocol == "study" else {}),
@@ -291,6 +317,12 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
                    "items_per_s": round(len(todo) / eval_s, 3) if eval_s > 0 else None,
                    "tokens_computed": fed, "tokens_per_s": round(fed / eval_s, 1) if fed and eval_s > 0 else None},
     }
+    if ranks.world > 1:
+        scored, wall = sum(r["items"] for r in per_rank), max(r["eval_s"] for r in per_rank)
+        results["timing"].update(items_this_run=scored, items_from_cache=len(items) - scored, per_rank=per_rank,
+                                 items_per_s=round(scored / wall, 3) if wall > 0 else None)
+        if console is not None:
+            console.print(describe(per_rank), highlight=False, markup=False)
     atomic_write_text(out / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     atomic_write_json(out / "results.json", results)
     write_report(results, out)

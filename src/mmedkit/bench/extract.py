@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from mmedkit.languages import get_language
 from mmedkit.text import CYRILLIC, GREEK, LATIN, normalize
 
-__all__ = ["STUDY_EOS", "Extraction", "extract_answer", "study_response", "study_strict"]
+__all__ = ["STUDY_EOS", "Extraction", "extract_answer", "study_response", "study_strict", "study_strict_decided"]
 
 
 @dataclass(frozen=True)
@@ -431,3 +431,20 @@ def study_strict(text: str, options: dict[str, str], gold: frozenset[str]) -> Ex
     if not all(p in options for p in parts) or (len(gold) == 1 and len(set(parts)) < len(parts)):
         return NONE
     return Extraction(frozenset(parts), "study_strict")
+
+
+_STUDY_MARKERS = ("### Response:", "###Answer: OPTION ", "IS CORRECT.", *STUDY_EOS)
+_MARKER_SPAN = max(len(m) for m in _STUDY_MARKERS)
+
+
+def study_strict_decided(text: str, options: dict[str, str]) -> bool:
+    """Whether the strict reading of a generation cut off at a token cap is the one the full generation gets.
+
+    True when the generation ended (empty text: EOS first), when it holds ``### Response:`` (nothing after it
+    counts), or when its response, short of the last characters a marker could still complete, holds a
+    character no answer has (anything but option letters and commas): more text cannot make it valid.
+    """
+    if not text or "### Response:" in text:
+        return True
+    body = study_response(text)[:-_MARKER_SPAN]
+    return any(ch != "," and ch not in options for ch in body)

@@ -80,7 +80,8 @@ def markdown_summary(results: dict[str, Any], chart: str | None) -> str:
               f"(95% CI {_fmt(o['micro_ci95'][0])}–{_fmt(o['micro_ci95'][1])}).", "",
               "Reference columns: accuracies published by Qiu et al., Nature Communications 2024 (full MMedBench "
               "test set, models fine-tuned on its train split; GPT-4 zero-shot). They are context, not a "
-              "comparison, unless this run used the same data and setting."]
+              "comparison, unless this run used the same data and setting. Every published row (each setting, "
+              "its source): `mmed bench report RUN_DIR`."]
     lines += ["", *(f"- {note}" for note in reference_notes())]
     if chart:
         lines += ["", f"![accuracy per language]({chart})"]

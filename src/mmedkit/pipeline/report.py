@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmedkit.bench.metrics import paired_diff_ci
+from mmedkit.bench.published import PUBLISHED_HEADING, published_blocks
 from mmedkit.bench.rationale import doc
 from mmedkit.bench.report import _fmt
 from mmedkit.languages import LANGUAGES
@@ -113,7 +114,7 @@ def accuracy_blocks(comparison: dict[str, Any], *, short: bool = False) -> list[
     if refs:
         out.append(doc.Para(f"Published columns: {CITATION} (full MMedBench test set, 8B models fine-tuned on its "
                             "train split; GPT-4 zero-shot). They are context, not a comparison, unless this "
-                            "experiment used the same data and models."))
+                            f"experiment used the same data and models. Every published row: '{PUBLISHED_HEADING}'."))
     if diffs:
         rows = [[LANGUAGES[code].name if code != "avg" else "Average (macro)",
                  *(_diff_cell(d["per_language"].get(code) if code != "avg" else d["macro"], short)
@@ -295,6 +296,7 @@ def write_report(root: str | Path, *, reps: int = 1000, seed: int = 0) -> list[P
     if images:
         blocks += [doc.Heading("Charts"), *images]
     blocks += stage_blocks(root)
+    blocks += published_blocks()
     title = f"mmedkit experiment {plan.get('name', root.name)}"
     atomic_write_json(out / "comparison.json", comparison)
     atomic_write_text(out / "report.md", doc.to_markdown(blocks))

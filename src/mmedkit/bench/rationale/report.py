@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mmedkit.bench.published import PUBLISHED_HEADING, published_blocks
 from mmedkit.bench.rationale import doc
 from mmedkit.bench.rationale.judge import JUDGE_JSON, judge_blocks
 from mmedkit.bench.rationale.runs import Run, load_run, run_labels
@@ -62,7 +63,8 @@ def _accuracy_section(runs: list[Run], names: list[str], charts: dict[str, str])
         doc.Table(header, rows, frozenset({len(rows) - 1})),
         doc.Para("Published columns: accuracies reported by Qiu et al., Nature Communications 2024 (full MMedBench "
                  "test set; fine-tuned models, GPT-4 zero-shot). They are context, not a like-for-like comparison, "
-                 "unless a run used the same data and setting. Intervals: 95% bootstrap."),
+                 f"unless a run used the same data and setting. Intervals: 95% bootstrap. Every published row: "
+                 f"'{PUBLISHED_HEADING}'."),
         doc.Bullets(reference_notes()),
     ]
     if "accuracy" in charts:
@@ -223,6 +225,7 @@ def build_report(run_dirs: Sequence[str | os.PathLike[str]], out_dir: str | os.P
         if name in charts:
             blocks.append(doc.Image(name + ".svg", name + ".png", "judge ranking and win rates"))
     blocks += _field_section(runs, names)
+    blocks += published_blocks()
     atomic_write_text(out / REPORT_MD, doc.to_markdown(blocks))
     atomic_write_text(out / REPORT_HTML, doc.to_html(blocks, title=title))
     return out / REPORT_HTML

@@ -3,7 +3,7 @@
 The lexicon is every word the phrasing patterns can match, read off the patterns themselves (the stdlib
 regex parser expands optional parts and alternatives; ``\\w*`` endings make stems such as ``suicid``).
 A message word of five letters or more is replaced by the lexicon word (or stem plus the word's own
-ending) within one edit (two from eight letters; transpositions count once), unless it is a real word
+ending) within one edit (two from ten letters; transpositions count once), unless it is a real word
 of English, French or Spanish (pyspellchecker's frequency lists) or Russian (pymorphy3's dictionary,
 which knows every inflected form; pyspellchecker's Russian list is too small: ``запыхаюсь`` would become
 ``задыхаюсь``): ``painted`` never becomes ``fainted``. Distances are rapidfuzz's Damerau-Levenshtein.
@@ -103,7 +103,7 @@ def known_words() -> frozenset[str]:
 
 
 def _limit(n: int) -> int:
-    return 1 if n < 8 else 2
+    return 1 if n < 10 else 2
 
 
 class SpellFixer:

@@ -104,7 +104,10 @@ def test_chat_page_streams_answers_and_raises_red_flags(server: ServerProcess, b
     expect(page.locator("label[for=lang]")).to_have_text("言語")
     page.locator("#prompt").fill('<img src=x onerror="window.__xss=1"><b>頭が痛い</b>')
     page.keyboard.press("Enter")
-    expect(page.locator(".message.assistant .disclaimer")).to_have_count(2, timeout=60_000)
+    try:
+        expect(page.locator(".message.assistant .disclaimer")).to_have_count(2, timeout=60_000)
+    except AssertionError as exc:  # say what the page shows instead
+        raise AssertionError(f"{exc}\npage log: {page.locator('#log').inner_text()[-600:]}") from None
     expect(page.locator(".message.user .text").last).to_have_text('<img src=x onerror="window.__xss=1"><b>頭が痛い</b>')
     assert page.locator("#log img, #log b").count() == 0
     assert page.evaluate("window.__xss") is None
@@ -126,4 +129,35 @@ def test_chat_page_fits_a_phone_screen(server: ServerProcess, browser: object, t
     sync_api.expect(page.locator(".message.assistant .disclaimer")).to_have_count(1, timeout=60_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     _save(page, tmp_path, "serve-chat-mobile.png")
+    page.close()
+
+
+def test_an_emergency_spread_over_two_turns_is_an_alert_with_phone_links(server: ServerProcess, browser: object,
+                                                                          tmp_path: Path) -> None:
+    expect = sync_api.expect
+    page = browser.new_page(viewport={"width": 1000, "height": 1100}, locale="en-US")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.base + "/")
+    page.wait_for_selector("body.ready")
+
+    # First turn: chest pain alone is not an emergency; the model answers.
+    page.locator("#prompt").fill("I've had a pain in the middle of my chest since this morning")
+    page.keyboard.press("Enter")
+    expect(page.locator(".message.assistant .disclaimer")).to_have_count(1, timeout=60_000)
+    assert page.locator(".message.emergency").count() == 0
+
+    # Second turn, in Spanish: the cold sweat completes the emergency of the whole conversation.
+    page.locator("#prompt").fill("Ahora estoy empapado en sudor frío")
+    page.keyboard.press("Enter")
+    alert = page.locator(".message.emergency")
+    expect(alert).to_have_count(1, timeout=30_000)
+    expect(alert).to_have_attribute("role", "alert")
+    expect(alert.locator(".who")).to_have_text("Possible emergency")  # the page's language
+    expect(alert).to_contain_text("112")  # the answer in the language of the message (Spanish)
+    expect(alert.locator("a[href='tel:112']").first).to_be_visible()
+    assert alert.locator("a[href^='tel:']").count() >= 3
+    assert alert.locator("a:not([href^='tel:']), img, script").count() == 0
+    assert errors == []
+    _save(page, tmp_path, "serve-chat-emergency.png")
     page.close()

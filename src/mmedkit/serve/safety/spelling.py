@@ -3,7 +3,8 @@
 The lexicon is every word the phrasing patterns can match, read off the patterns themselves (the stdlib
 regex parser expands optional parts and alternatives; ``\\w*`` endings make stems such as ``suicid``).
 A message word of five letters or more is replaced by the lexicon word (or stem plus the word's own
-ending) within one edit (two from ten letters; transpositions count once), unless it is a real word
+ending) within one edit (two from ten letters; transpositions count once), a four-letter word only by
+a lexicon word it lacks one letter of (``stif``, ``fevr``, ``грди``), unless it is a real word
 of English, French or Spanish (pyspellchecker's frequency lists) or Russian (pymorphy3's dictionary,
 which knows every inflected form; pyspellchecker's Russian list is too small: ``запыхаюсь`` would become
 ``задыхаюсь``): ``painted`` never becomes ``fainted``. Distances are rapidfuzz's Damerau-Levenshtein.
@@ -21,11 +22,11 @@ from re import _constants as C  # noqa: N812 - the stdlib parser's opcodes
 from re import _parser as sre_parse
 
 from rapidfuzz import process
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, Indel
 
 WILD = "\x00"
 _CAP = 64
-_WORD = re.compile(r"[^\W\d_]{5,}")
+_WORD = re.compile(r"[^\W\d_]{4,}")
 _TOKEN = re.compile(rf"[^\W\d_{WILD}]+{WILD}?|{WILD}")
 DICTIONARY_LANGUAGES = ("en", "fr", "es")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
@@ -128,8 +129,11 @@ class SpellFixer:
     def _fix_word(self, w: str) -> str:
         if w in self.words or is_known(w, self.known) or any(w[:n] in self.stems for n in self._stems_by_len):
             return w
-        best, best_d = w, 3
         n = len(w)
+        if n == 4:  # short words: only a dropped letter ("stif", "fevr", "грди"), never a changed one
+            found = process.extractOne(w, self._by_len.get(5, ()), scorer=Indel.distance, score_cutoff=1)
+            return w if found is None else found[0]
+        best, best_d = w, 3
         for m in range(n - 2, n + 3):
             found = process.extractOne(w, self._by_len.get(m, ()), scorer=DamerauLevenshtein.distance,
                                        score_cutoff=_limit(min(n, m)))

@@ -3,12 +3,12 @@
 The lexicon is every word the phrasing patterns can match, read off the patterns themselves (the stdlib
 regex parser expands optional parts and alternatives; ``\\w*`` endings make stems such as ``suicid``).
 A message word of five letters or more is replaced by the lexicon word (or stem plus the word's own
-ending) within one edit (two from ten letters; transpositions count once), a four-letter word only by
-a lexicon word it lacks one letter of (``stif``, ``fevr``, ``грди``), unless it is a real word
-of English, French or Spanish (pyspellchecker's frequency lists) or Russian (pymorphy3's dictionary,
-which knows every inflected form; pyspellchecker's Russian list is too small: ``запыхаюсь`` would become
-``задыхаюсь``): ``painted`` never becomes ``fainted``. Distances are rapidfuzz's Damerau-Levenshtein.
-Chinese and Japanese are left as typed.
+ending) within one edit (two from ten letters; transpositions count once); a four-letter word only by a
+lexicon word it lacks one letter of (``fevr``, ``грди``) or has two letters swapped in. Real words are
+never replaced: English, French and Spanish ones by pyspellchecker's frequency lists, Russian ones by
+pymorphy3's dictionary, which knows every inflected form (pyspellchecker's Russian list is too small:
+``запыхаюсь`` would become ``задыхаюсь``); so ``painted`` never becomes ``fainted``. Distances are
+rapidfuzz's (Damerau-Levenshtein, Indel). Chinese and Japanese are left as typed.
 """
 
 from __future__ import annotations
@@ -130,9 +130,10 @@ class SpellFixer:
         if w in self.words or is_known(w, self.known) or any(w[:n] in self.stems for n in self._stems_by_len):
             return w
         n = len(w)
-        if n == 4:  # short words: only a dropped letter ("stif", "fevr", "грди"), never a changed one
+        if n == 4:  # short words: a dropped letter ("fevr", "грди") or two swapped ones ("pian"), never a changed one
+            swaps = [w[:i] + w[i + 1] + w[i] + w[i + 2:] for i in range(3)]
             found = process.extractOne(w, self._by_len.get(5, ()), scorer=Indel.distance, score_cutoff=1)
-            return w if found is None else found[0]
+            return found[0] if found is not None else next((v for v in swaps if v in self.words), w)
         best, best_d = w, 3
         for m in range(n - 2, n + 3):
             found = process.extractOne(w, self._by_len.get(m, ()), scorer=DamerauLevenshtein.distance,

@@ -59,7 +59,7 @@ def load_sets(n_medqa: int) -> dict[str, tuple[list, list[int]]]:
     return {"letter": letters, "multi": sets, "text": text}
 
 
-def forward_throughput(lm, rows: int = 8, length: int = 256, repeats: int = 2) -> float:
+def forward_throughput(lm, rows: int = 8, length: int = 256, repeats: int = 1) -> float:
     """Tokens/s of a plain batched forward on random tokens (final hidden states only), best of ``repeats``."""
     import torch
 

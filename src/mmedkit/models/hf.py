@@ -262,10 +262,11 @@ class HFModel(LanguageModel):
 
     @torch.inference_mode()
     def loglikelihood_naive(self, context: str, continuation: str, special: bool = True) -> float:
-        """Reference scorer: one full forward pass over ``context + continuation``."""
+        """Reference scorer: one full forward pass over ``context + continuation`` (log-softmax in float64:
+        in float32 its rounding over a large vocabulary reaches 1e-4 on a 9-token continuation)."""
         ctx, cont = self.split_continuation(context, continuation, special)
         ids = torch.tensor([ctx + cont], device=self.device)
-        logits = self.model(input_ids=ids).logits[0].float()
+        logits = self.model(input_ids=ids).logits[0].double()
         lp = F.log_softmax(logits[len(ctx) - 1:-1], dim=-1)
         return lp.gather(1, torch.tensor(cont, device=self.device)[:, None]).sum().item()
 

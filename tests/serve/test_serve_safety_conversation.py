@@ -33,6 +33,8 @@ CASES = [
     ("en", "misspelled", ["my son is unconcious after falling off his bike"], "unconscious"),
     ("en", "negated", ["No chest pain, no shortness of breath, just a runny nose"], None),
     ("en", "negated", ["Her face isn't drooping and her speech sounds normal"], None),
+    ("en", "negated", ["Chest pain? No. Trouble breathing? Never. I only want a diet plan"], None),
+    ("en", "mild", ["I ate a whole box of chocolates and my throat is sore and a bit swollen"], None),
     ("en", "historical", ["My father had a stroke fifteen years ago; is coffee bad for him?"], None),
     ("en", "hypothetical", ["What should I do if someone near me has a seizure?"], None),
     ("en", "educational", ["For my nursing exam: what are the warning signs of meningitis?"], None),
@@ -69,6 +71,8 @@ CASES = [
     ("ru", "lay", ["Я коплю снотворное и написала прощальное письмо"], "suicide"),
     ("ru", "misspelled", ["у мамы инсулт, лицо перекосило"], "stroke"),
     ("ru", "negated", ["Боли в груди и одышки нет, просто насморк"], None),
+    ("ru", "negated", ["Лицо не перекошено, речь нормальная"], None),
+    ("ru", "mild", ["Немного запыхаюсь на лестнице, и сын съел целую пачку печенья"], None),
     ("ru", "historical", ["Пять лет назад перенес инфаркт, можно ли мне в баню?"], None),
     ("ru", "hypothetical", ["Что делать, если у человека судороги на улице?"], None),
     ("ru", "educational", ["Пишу реферат о профилактике суицида для школы"], None),
@@ -156,3 +160,12 @@ def test_the_longest_inputs_are_screened_quickly(policy: SafetyPolicy) -> None:
         start = time.perf_counter()
         assert policy.screen_conversation(messages) is None
         assert time.perf_counter() - start < 3.0  # measured about 0.1-0.2 s on one CPU core
+
+
+def test_spelling_fixes_misspellings_but_never_real_words(policy: SafetyPolicy) -> None:
+    fix = policy.speller.fix_word
+    fixed = [fix(w) for w in ("unconcious", "swalowed", "fevr", "грди")]
+    assert fixed == ["unconscious", "swallowed", "fever", "груди"]
+    assert fix("инсулт").startswith("инсульт")
+    for word in ("painted", "chess", "hace", "galletas", "запыхаюсь", "tablets"):
+        assert fix(word) == word

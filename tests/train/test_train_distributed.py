@@ -157,3 +157,25 @@ def test_processes_that_cannot_form_a_group_fail_clearly(tmp_path: Path, tiny_mo
     assert "WORLD_SIZE=2 but the process group could not form" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_fsdp_asked_for_in_a_cpu_group_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """accelerate turns FSDP on only for GPU groups: on CPUs it would train unsharded without a word."""
+    from mmedkit.train.gpu import check_sharding
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(MmedError, match="asks for FSDP but the processes formed a MULTI_CPU group"):
+        check_sharding("DistributedType.MULTI_CPU")
+    check_sharding("DistributedType.FSDP")
+
+
+def test_accelerate_cpu_launch_of_one_process_for_several_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``accelerate launch --cpu --num_processes 2`` (no mpirun) starts one process with a rendezvous address."""
+    from mmedkit.train.gpu import init_processes
+
+    for name in ("WORLD_SIZE", "LOCAL_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    with pytest.raises(MmedError, match="started one"):
+        init_processes()

@@ -57,6 +57,11 @@ def init_processes() -> tuple[Any, bool]:
 
     world = launched_world_size()
     cpu = use_cpu(world)
+    if world == 1 and cpu and os.environ.get("MASTER_ADDR") and not os.environ.get("LOCAL_RANK"):
+        # accelerate launch --cpu --num_processes N>1 sets the rendezvous address, then starts one process.
+        raise MmedError("accelerate launch --cpu asked for several processes and started one (it starts several CPU "
+                        "processes only through mpirun: --mpirun_hostfile); on CPUs launch with torchrun "
+                        "--nproc_per_node N -m mmedkit.train.cli ... (see docs/distributed.md)")
     if world > 1 and not cpu:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if local >= torch.cuda.device_count():
@@ -83,6 +88,22 @@ def rank_layout(world: int, backend: str | None, devices: list[str]) -> str:
 def fsdp_requested() -> bool:
     """True when ``accelerate launch`` was given an FSDP config."""
     return os.environ.get("ACCELERATE_USE_FSDP", "false").strip().lower() in ("1", "true", "yes")
+
+
+def check_sharding(distributed_type: Any) -> None:
+    """Fail when the launch config asks for FSDP or DeepSpeed and accelerate formed a group without it.
+
+    accelerate (1.x) turns FSDP and DeepSpeed on only in process groups of GPUs (or other accelerators); in a
+    CPU (gloo) group it would silently train every process on the whole model instead.
+    """
+    asked = ("FSDP" if fsdp_requested() else
+             "DEEPSPEED" if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").strip().lower() in ("1", "true")
+             else None)
+    have = str(distributed_type).split(".")[-1]
+    if asked and have != asked:
+        raise MmedError(f"the accelerate config asks for {asked} but the processes formed a {have} group: accelerate "
+                        f"shards with FSDP or DeepSpeed on GPUs only, so on CPUs launch with the ddp config (or "
+                        f"torchrun); see docs/distributed.md")
 
 
 def _rope_fp32(module: Any) -> torch.Tensor | None:

@@ -32,7 +32,7 @@ from mmedkit.errors import MmedError
 from mmedkit.train.batches import Collate, Rows, StepPlan, step_batches, target_count, token_nll
 from mmedkit.train.checkpoint import checkpoints, gather_from_ranks, load_checkpoint, save_checkpoint
 from mmedkit.train.config import ConfigError, PretrainData, TrainConfig, TrainSettings, require
-from mmedkit.train.gpu import fsdp_requested, init_processes, keep_rope_fp32, rank_layout
+from mmedkit.train.gpu import check_sharding, fsdp_requested, init_processes, keep_rope_fp32, rank_layout
 from mmedkit.utils import atomic_write_json, atomic_write_text
 
 SUMMARY_FILE = "train_summary.json"
@@ -220,6 +220,7 @@ class Trainer:
         accumulation = GradientAccumulationPlugin(num_steps=self.accumulation_steps, sync_each_batch=fsdp_requested())
         self.accelerator = Accelerator(gradient_accumulation_plugin=accumulation, cpu=cpu,
                                        mixed_precision=resolve_mixed_precision(settings.mixed_precision))
+        check_sharding(self.accelerator.distributed_type)
         self.lock = self._lock_output()
         self.layout = rank_layout(self.world, state.backend, gather_from_ranks(self.accelerator, _where(state.device)))
 

@@ -36,7 +36,7 @@ def _requests(fewshot: int) -> list[LoglikelihoodRequest]:
     return reqs + options
 
 
-@pytest.mark.parametrize("fewshot", [0, 2])
+@pytest.mark.parametrize("fewshot", [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_one_forward_per_batch_matches_the_naive_scorer(tiny_model_dir: Any, fewshot: int,
                                                         monkeypatch: Any) -> None:
     model = hf.HFModel(str(tiny_model_dir), batch_size=4)

@@ -64,6 +64,7 @@ lint: $(VENV)/.stamp-test
 
 bench: $(VENV)/.stamp-test
 	$(OFFLINE) $(PY) benchmarks/bench_loglikelihood.py
+	$(OFFLINE) $(PY) benchmarks/bench_generate.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

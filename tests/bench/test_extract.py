@@ -33,6 +33,9 @@ CASES = [
      EN, "en", False, "B", "study"),
     ("###Answer: OPTION C IS CORRECT.\n\n###Answer: OPTION A IS CORRECT.", EN, "en", False, "C", "study"),
     (ECHO, EN, "en", False, "D", "study"),
+    # a "### Options:" header continues the prompt's option list: not an answer (SmolLM2 under --protocol study)
+    ("\n### Options: A. Pneumonia B. Asthma C. Pulmonary embolism D.", EN, "en", False, None, None),
+    ("\n### Options: A. 青霉素 B. 头孢曲松 C. 阿奇霉素 D.", ZH, "zh", False, None, None),
     ("###Answer: OPTION B", EN, "en", False, "B", "study"),
     ("###Answer: option b is correct.", EN, "en", False, "B", "study"),
     ("The correct answer is (B).", EN, "en", False, "B", "answer_label"),

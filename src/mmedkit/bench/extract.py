@@ -118,7 +118,8 @@ _SECTION = re.compile(r"#{2,}")
 _STUDY_OPTION = re.compile(r"\b(?i:options?)\b\s*[:.]?\s*")
 _IS_CORRECT = re.compile(r"\s*(?i:is|are)\s+(?i:the\s+)?(?i:correct|right)\b")
 _SENTENCE_END = re.compile(r"\s*(?:[.!。]|$|\n)")
-_WEAK = re.compile(rf"(?<![#\w]){_OPTION_WORD}\s*:?\s*")
+_WEAK = re.compile(rf"(?<![#\w])(?<!#[ \t])(?<!#[ \t]{{2}}){_OPTION_WORD}\s*:?\s*")
+"""A weak "Option B" mention; never a ``### Options:`` header, which echoes the prompt's option list."""
 _BARE_PREFIX = re.compile(rf"[\s#>*_`]*(?:{_OPTION_WORD}\s*:?\s*)?")
 _BARE_END = re.compile(r"[\s.。!:;)\]*_`]*")
 _LEAD = re.compile(

@@ -172,6 +172,9 @@ def load_checkpoint(accelerator: Any, path: Path, optimizer: Any = None, model: 
         moments = torch.load(path / OPTIMIZER_FILE, map_location="cpu", weights_only=True)  # moved by load_state_dict
         optimizer.load_state_dict(moments)
         _check_optimizer(path / "optimizer-0.json", optimizer)
+    elif state.get("format") == "full":
+        raise RuntimeError(f"{path} was written without FSDP/DeepSpeed sharding; resume it with the launch "
+                           f"config that wrote it")
     else:  # sharded (or written by an earlier mmedkit through accelerate): the same processes only
         if saved_world != world:
             raise RuntimeError(f"{path} holds a sharded checkpoint written by {saved_world} processes and this run "

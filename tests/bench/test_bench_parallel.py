@@ -18,11 +18,11 @@ from mmedkit.errors import MmedError
 ENV = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-def _bench(model: Path, out: Path, limit: int, *, processes: int = 1) -> subprocess.CompletedProcess[str]:
+def _bench(model: Path, out: Path, limit: int, *extra: str, processes: int = 1) -> subprocess.CompletedProcess[str]:
     launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
               if processes > 1 else [sys.executable])
     args = [*launch, "-m", "mmedkit", "bench", "run", "--model", str(model), "--out", str(out), "--limit",
-            str(limit), "--no-progress"]
+            str(limit), "--no-progress", *extra]
     proc = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **ENV}, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -82,6 +82,28 @@ def test_two_processes_give_the_one_process_results(tmp_path: Path, tiny_model_d
     _bench(tiny_model_dir, tmp_path / "one", 10)
     again = _bench(tiny_model_dir, tmp_path / "two", 10, processes=2)
     assert "rank 0 24 items" in again.stdout and "rank 1 0 items" in again.stdout
+    assert (tmp_path / "two" / "samples.jsonl").read_bytes() == (tmp_path / "one" / "samples.jsonl").read_bytes()
+
+
+@pytest.mark.slow
+def test_openai_backend_on_two_processes_splits_the_concurrency(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """Two processes against a real OpenAI-compatible server (the tiny model): 2 requests in flight each, the
+    results of one process with 4."""
+    from server_process import ServerProcess
+
+    server = ServerProcess(["--model", str(tiny_model_dir), "--device", "cpu", "--dtype", "float32"],
+                           tmp_path / "server.log", module="mmedkit.serve.openai_api")
+    try:
+        server.wait_ready()
+        api = ["--backend", "openai", "--base-url", server.url, "--tokenizer", str(tiny_model_dir), "--concurrency",
+               "4"]
+        _bench(Path("tiny"), tmp_path / "one", 3, *api)
+        proc = _bench(Path("tiny"), tmp_path / "two", 3, *api, processes=2)
+    finally:
+        server.stop()
+    assert "rank 0 " in proc.stdout and "2 requests in flight" in proc.stdout
+    one, two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
+    assert two["metrics"] == one["metrics"]
     assert (tmp_path / "two" / "samples.jsonl").read_bytes() == (tmp_path / "one" / "samples.jsonl").read_bytes()
 
 

@@ -184,6 +184,34 @@ def test_parallel_tokenisation_matches_serial(tmp_path: Path, tok, docs) -> None
     assert serial.tokens.dtype == np.uint16  # 2,048-token vocabulary
 
 
+def test_ranks_share_out_the_shards_one_writer_each(tmp_path: Path, tok, docs) -> None:
+    """Two ranks on one cache at once: each shard tokenised once (a rank takes its own shards first, then
+    waits for the other's), both get every shard in the corpus order."""
+    import threading
+
+    files = [_write_jsonl(tmp_path / f"part-{i}.jsonl", docs[i::4]) for i in range(4)]
+    urls = [u for f in files for u in expand_source(str(f))]
+    logs: dict[int, list[str]] = {0: [], 1: []}
+    got: dict[int, list] = {}
+
+    def rank(r: int) -> None:
+        got[r] = tokenize_shards(urls, tok, tmp_path / "cache", chunk_docs=8, log=logs[r].append, rank=r, world=2)
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = sorted(line for r in (0, 1) for line in logs[r])
+    assert done == sorted(f"tokenising {u}" for u in urls)  # every shard once, by one rank
+    assert [s.key for s in got[0]] == [s.key for s in got[1]]
+    serial = tokenize_shards(urls, tok, tmp_path / "serial", chunk_docs=8)
+    assert [s.key for s in serial] == [s.key for s in got[0]]
+    for a, b in zip(serial, got[1], strict=True):
+        assert np.array_equal(np.asarray(a.tokens), np.asarray(b.tokens))
+    assert token_cache.rank_order(5, 1, 2) == [1, 3, 0, 2, 4]
+
+
 def test_shard_formats_filters_and_fsspec(tmp_path: Path, tok, docs) -> None:
     import fsspec
     import pyarrow as pa

@@ -173,6 +173,21 @@ def test_spelling_fixes_misspellings_but_never_real_words(policy: SafetyPolicy) 
 
 # More messages written for these tests (emergencies, then ordinary questions), one user turn each.
 MORE_EMERGENCIES = [
+    "my husband is drooling from one side of his mouth and can't hold his cup",
+    'I think my son drank some of the weed killer from the shed',
+    "she's turning blue and making choking noises",
+    'my chest is on fire and the pain is moving into my jaw',
+    'I have been cutting myself and tonight I want to end everything',
+    'Mon père est tout pâle, il a mal dans la poitrine et il a du mal à respirer',
+    'Ma femme ne se réveille pas et respire très lentement',
+    'Mi hijo de 6 semanas está ardiendo de fiebre, 38,2',
+    'Tengo ganas de tirarme por el balcón',
+    'Бабушка потеряла сознание на кухне',
+    'Муж говорит невнятно и улыбка кривая',
+    '我不想再活下去了，想结束这一切',
+    '孩子被鱼刺卡住喉咙，喘不过气',
+    '呼吸が止まっているみたいで、呼んでも起きません',
+    '胸がぎゅっと締めつけられて、左腕がしびれています',
     'my neighbour just dropped to the floor and is twitching all over',
     'my 4 month old has a temperature of 39.4 and is very floppy',
     "I can't stop the bleeding from my thigh, it's soaking through everything",
@@ -267,6 +282,14 @@ MORE_EMERGENCIES = [
     'もう死にたい、薬を全部飲むつもりです',
 ]
 NOT_EMERGENCIES = [
+    'What vaccines does a 2 month old baby need?',
+    'My grandmother survived a heart attack in 2015, what exercise is safe for her?',
+    'How do I store medicines safely away from children?',
+    'Tengo acidez y ardor en el estómago después de comer',
+    "Ma mère a eu un AVC l'an dernier, quelle rééducation conseillez-vous ?",
+    'Ребенок подавился водой, откашлялся и сейчас все хорошо',
+    '宝宝三个月大，打完疫苗有点低烧吗？',
+    '以前、アナフィラキシーを起こしたことがあるので、エピペンの使い方を知りたい',
     'What is the normal resting heart rate for adults?',
     'My father had a heart attack in 2010 and now takes statins; can he eat eggs?',
     'Should I learn CPR in case someone collapses at work?',
@@ -322,3 +345,23 @@ def test_more_emergencies(policy: SafetyPolicy, text: str) -> None:
 def test_more_ordinary_questions(policy: SafetyPolicy, text: str) -> None:
     verdict = policy.screen_conversation(_turns(text))
     assert verdict is None, f"{text} -> {verdict}"
+
+
+MORE_CONVERSATIONS = [  # (user turns, emergency?)
+    (("My dad is 70", "He's complaining of pressure in his chest", "and now he's cold and clammy"), True),
+    (("Mi hija tiene fiebre desde ayer", "ahora tiene el cuello rígido y le molesta la luz"), True),
+    (("У меня аллергия на орехи", "Съела салат с орехами, теперь задыхаюсь"), True),
+    (("孩子刚满月", "现在体温38.3度"), True),
+    (("彼女が急に倒れました", "体がけいれんしています"), True),
+    (("I feel so hopeless lately", "I've written letters to my family and I'm ready to go"), True),
+    (("Mon fils de 2 ans a trouvé mes médicaments", "il en manque beaucoup dans la boîte"), True),
+    (("J'ai mal à la tête", "and now my face feels numb on one side and I can't talk properly"), True),
+    (("I had a cough last week", "Now it's much better, no fever"), False),
+    (("Can you explain what a stroke is?", "Thanks, and what are the risk factors?"), False),
+]
+
+
+@pytest.mark.parametrize(("turns", "emergency"), MORE_CONVERSATIONS)
+def test_more_conversations(policy: SafetyPolicy, turns: tuple[str, ...], emergency: bool) -> None:
+    verdict = policy.screen_conversation(_turns(*turns))
+    assert (verdict is not None) == emergency, f"{turns} -> {verdict}"

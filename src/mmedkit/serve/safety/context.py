@@ -5,7 +5,8 @@ suicide prevention``, ``risk factors for stroke``) are not an emergency now; a p
 
 A history or hypothetical cue silences the symptoms from the start of its clause to the end of its
 sentence, so ``I have chest pain and sweating, what if it's a heart attack?`` still counts the chest
-pain; an education cue (``essay``, ``for a first aid course``) frames the whole message.
+pain; a resolution cue (``and now she's fine``) silences its whole sentence; an education cue (``essay``,
+``for a first aid course``) frames the whole message.
 Cues of every language apply to every message (people mix languages).
 """
 
@@ -51,6 +52,9 @@ class Context:
                         present.append((m.start(), starts[nxt] if nxt < len(starts) else len(t)))
                     elif kind == "education":
                         silenced.append((0, len(t)))
+                    elif kind == "resolved":  # the whole sentence: "choked on water, coughed it up, fine now"
+                        k = bisect_left(ends, m.end())
+                        silenced.append((ends[k - 1] + 1 if k else 0, ends[k]))
                     else:
                         silenced.append((clause, ends[bisect_left(ends, m.end())]))
         return cls(silenced, present, questions)

@@ -31,8 +31,9 @@ from mmedkit.text import CJK, CYRILLIC, script_re
 PUNCT = r"[.;:!?。；：！？\n…]"
 """Characters that end a sentence."""
 COMMAS = r"[,，]"
-CONTEXT_KINDS = ("history", "hypothetical", "education", "present")
-"""Context cues of a language file: remote past, hypothetical, educational, and (overriding them) present."""
+CONTEXT_KINDS = ("history", "hypothetical", "education", "resolved", "present")
+"""Context cues of a language file: remote past, hypothetical, educational, resolved since (``and now she's
+fine``), and (overriding them) present."""
 
 
 def alternation(patterns: Sequence[re.Pattern[str]], fold: bool = False) -> re.Pattern[str] | None:

@@ -46,6 +46,7 @@ class Scripted:
     """A model that answers every item with its gold letter in the study's form, in words, or not at all."""
 
     backend_name = "scripted"
+    tokens_computed = None  # the engine's timing reads it (LanguageModel: counted by the hf backend only)
 
     def __init__(self, items) -> None:
         self.gold = {it.question: it for it in items}

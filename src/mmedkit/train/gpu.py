@@ -57,11 +57,13 @@ def init_processes() -> tuple[Any, bool]:
 
     world = launched_world_size()
     cpu = use_cpu(world)
-    if world == 1 and cpu and os.environ.get("MASTER_ADDR") and not os.environ.get("LOCAL_RANK"):
-        # accelerate launch --cpu --num_processes N>1 sets the rendezvous address, then starts one process.
-        raise MmedError("accelerate launch --cpu asked for several processes and started one (it starts several CPU "
-                        "processes only through mpirun: --mpirun_hostfile); on CPUs launch with torchrun "
-                        "--nproc_per_node N -m mmedkit.train.cli ... (see docs/distributed.md)")
+    launched_one = "ACCELERATE_USE_CPU" in os.environ and not os.environ.get("LOCAL_RANK")
+    if world == 1 and launched_one and os.environ.get("MASTER_ADDR"):
+        # accelerate launch's one-process launcher, given --num_processes N>1, sets the rendezvous address only.
+        raise MmedError("accelerate launch asked for several processes and started one: on CPUs it starts several "
+                        "only through mpirun (--mpirun_hostfile), on GPUs only with a GPU per process; launch CPU "
+                        "processes with torchrun --nproc_per_node N -m mmedkit.train.cli ... (see "
+                        "docs/distributed.md)")
     if world > 1 and not cpu:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if local >= torch.cuda.device_count():

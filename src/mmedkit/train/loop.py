@@ -224,7 +224,7 @@ class Trainer:
         self.lock = self._lock_output()
         self.layout = rank_layout(self.world, state.backend, gather_from_ranks(self.accelerator, _where(state.device)))
 
-        # Model, tokenizer and data (tokenised once by the main process; the others then read the cache).
+        # Model, tokenizer and data (the ranks share the corpus shards out to tokenise, one writer per entry).
         set_seed(settings.seed)
         model, self.tokenizer, _, _ = load_model_and_tokenizer(cfg.model, dtype=settings.model_dtype, device="cpu",
                                                                trust_remote_code=cfg.trust_remote_code)

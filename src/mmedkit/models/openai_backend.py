@@ -59,7 +59,7 @@ from mmedkit.models.base import (
     stop_at,
 )
 from mmedkit.models.openai_http import RequestTally, Transient, check_status, classify, redact
-from mmedkit.models.openai_probe import Prober, ProbeReport, echo_tokens
+from mmedkit.models.openai_probe import PROBE_TIMEOUT, Prober, ProbeReport, echo_tokens
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class OpenAIModel(LanguageModel):
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8, timeout: float = 120.0,
                  max_retries: int = 5, backoff: float = 1.0, tokenizer: str | None = None,
                  item_timeout: float | None = 600.0, run_timeout: float | None = None, probe: bool = True,
-                 probe_timeout: float = 30.0) -> None:
+                 probe_timeout: float = PROBE_TIMEOUT) -> None:
         """``probe=False`` skips the probe (scoring then asks for 1 new token, which every server bounds)."""
         self.name = model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")

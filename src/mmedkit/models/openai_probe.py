@@ -33,6 +33,8 @@ from mmedkit.models.base import BackendError
 from mmedkit.models.openai_http import error_message, redact, scrub
 
 NEEDS = ("completions", "chat", "stream", "logprobs")
+PROBE_TIMEOUT = 30.0
+"""Seconds each check may take (a cold CPU server needs several seconds for its first prompt)."""
 PROBE_PROMPT = "Fever, cough and shortness of breath are common symptoms of"
 PROBE_CHAT = [{"role": "user", "content": "Name one symptom of influenza."}]
 ALIGN_ABS_TOL = 0.05
@@ -128,7 +130,7 @@ class ProbeReport:
 class Prober:
     """Runs the checks against ``base_url`` (``.../v1``) for ``model``, each within ``timeout`` seconds."""
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 20.0,
+    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = PROBE_TIMEOUT,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -170,8 +172,7 @@ class Prober:
         url = f"{self.base_url}/{path}"
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
             return CheckFailed(f"no answer within {self.timeout:g} s to a request for at most 1 token",
-                               "check that the server has finished loading and is not overloaded; raise the probe "
-                               "timeout for a slow server")
+                               "check that the server has finished loading and is not overloaded")
         return Unreachable(scrub(f"{redact(url)} is unreachable: {type(exc).__name__}: {exc}", url),
                            "start the server, or pass the right base URL (it ends in /v1)")
 
@@ -336,6 +337,6 @@ def _tokens(out: dict[str, Any]) -> int:
 
 
 def probe(base_url: str, model: str, needs: Iterable[str], *, api_key: str | None = None,
-          timeout: float = 20.0) -> ProbeReport:
+          timeout: float = PROBE_TIMEOUT) -> ProbeReport:
     """Probe ``base_url`` for the capabilities in ``needs`` (see :class:`Prober`)."""
     return Prober(base_url, model, api_key=api_key, timeout=timeout).run(needs)

@@ -17,7 +17,7 @@ import httpx
 
 from mmedkit.models.base import BackendError, Message
 from mmedkit.models.openai_http import error_message, redact, retry_after_seconds, scrub
-from mmedkit.models.openai_probe import ProbeReport, probe
+from mmedkit.models.openai_probe import PROBE_TIMEOUT, ProbeReport, probe
 from mmedkit.serve.backends import ChatBackend
 from mmedkit.serve.engine import GenerationStats, GenParams
 from mmedkit.serve.schemas import clean_text
@@ -51,7 +51,8 @@ def discover_model(base_url: str, api_key: str | None = None, timeout: float = 1
         raise UpstreamError(f"upstream {shown} lists no model; pass --upstream-model") from exc
 
 
-def check_upstream(base_url: str, model: str, api_key: str | None = None, timeout: float = 20.0) -> ProbeReport:
+def check_upstream(base_url: str, model: str, api_key: str | None = None,
+                   timeout: float = PROBE_TIMEOUT) -> ProbeReport:
     """Probe the upstream for what the chat service needs (``chat``, ``stream``), each check within
     ``timeout`` seconds; raise :class:`UpstreamError` with the verdict when one fails."""
     report = probe(base_url, model, ("chat", "stream"), api_key=api_key, timeout=timeout)

@@ -1,6 +1,6 @@
 """Greedy generation speed: mmedkit vs transformers' generate vs lm-evaluation-harness's generate_until.
 
-    python benchmarks/bench_generate.py [--model DIR] [--n 16] [--max-new-tokens 64] [--batch-size 8]
+    python benchmarks/bench_generate.py [--model DIR] [--n 16] [--max-new-tokens 64] [--rationale] [--cpu-time]
 
 All three continue the same MMedBench study prompts (the demo test items, MedQA-USMLE items from
 ../shared/data first when present) greedily, with the study's stop strings and the same token
@@ -31,14 +31,14 @@ MEDQA = ROOT.parent / "shared" / "data" / "benchmarks" / "medqa_usmle_4options" 
 STOP = ("\n\n### Instruction", "### Input:", "\n\n\n")
 
 
-def load_prompts(n: int) -> list[str]:
+def load_prompts(n: int, rationale: bool = False) -> list[str]:
     from mmedkit.bench.loader import load_benchmark, load_file
     from mmedkit.bench.prompts import PromptConfig, build_prompt
     from mmedkit.languages import get_language
 
     items = load_file(MEDQA, get_language("en"), "test")[:n] if MEDQA.is_file() else []
     items += load_benchmark("demo")
-    return [str(build_prompt(it, PromptConfig())) for it in items[:n]]
+    return [str(build_prompt(it, PromptConfig(rationale=rationale))) for it in items[:n]]
 
 
 def run_mmedkit(lm, prompts: list[str], max_new: int) -> tuple[float, list[str]]:
@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=16, help="prompts")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--rationale", action="store_true", help="prompts asking for a rationale first (longer outputs)")
     ap.add_argument("--skip-lm-eval", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--cpu-time", action="store_true", help="time in CPU seconds of one torch thread, not wall")
@@ -114,7 +115,7 @@ def main() -> None:
         from mmedkit.models.tiny import build_tiny_model
 
         model_dir = str(build_tiny_model(Path(tempfile.mkdtemp(prefix="mmed-tiny-")) / "model"))
-    prompts = load_prompts(args.n)
+    prompts = load_prompts(args.n, args.rationale)
     lm = HFModel(model_dir, dtype="float32", device="cpu", batch_size=args.batch_size)
     print(f"{len(prompts)} prompts, max {args.max_new_tokens} new tokens, batch {args.batch_size}, "
           f"model {model_dir}, torch threads {torch.get_num_threads()}")

@@ -57,7 +57,7 @@ CASES = [
     ("es", "direct", ["Tengo un dolor en el pecho muy fuerte y me falta el aire"], "cardiac"),
     ("es", "lay", ["A mi madre se le ha caído media cara y habla rarísimo"], "stroke"),
     ("es", "lay", ["Estoy juntando pastillas y ya escribí una carta de despedida"], "suicide"),
-    ("es", "misspelled", ["mi hijo tubo una convulsion y no reaciona"], "unconscious"),
+    ("es", "misspelled", ["mi hijo tubo una convulsion y no reaciona"], "seizure"),
     ("es", "negated", ["No tengo dolor en el pecho ni falta de aire, solo tos"], None),
     ("es", "historical", ["Mi tío tuvo un infarto hace cinco años, ¿puede hacer deporte?"], None),
     ("es", "hypothetical", ["¿Qué hago si alguien se desmaya en la calle?"], None),

@@ -137,6 +137,10 @@ def load_pack(path: Path, concept_names: set[str], categories: Sequence[str]) ->
                for kind in CONTEXT_KINDS}
     texts = {k: " ".join(src.get(["texts", k], str).split()) for k in TEXT_FIELDS}
     advice = {c: " ".join(src.get(["advice", c], str).split()) for c in categories}
+    homophones = src.get(["homophones"], dict, {})
+    for wrong, right in homophones.items():
+        if not (isinstance(wrong, str) and isinstance(right, str) and len(wrong) == len(right) == 1):
+            raise src.error(["homophones", str(wrong)], "maps one character to one character")
     dose = src.regex(["dose_pattern"], src.get(["dose_pattern"], str), False) if "dose_pattern" in src.data else None
     return LanguagePack(
         code=code, words=words, window=src.get(["negation", "window"], int),
@@ -147,7 +151,8 @@ def load_pack(path: Path, concept_names: set[str], categories: Sequence[str]) ->
         joins=alternation(src.patterns(["negation", "joins"], words, ())),
         answers=alternation(src.patterns(["negation", "answers"], words, ())),
         names=names, near=near, near_window=src.get(["near_window"], int, 5 if words else 10),
-        context=context, terms=terms, fixed=fixed, texts=texts, advice=advice, dose=dose, review=review)
+        context=context, terms=terms, fixed=fixed, texts=texts, advice=advice, dose=dose, review=review,
+        homophones=dict(homophones))
 
 
 def load_rules(path: Path) -> Rules:

@@ -103,6 +103,8 @@ class LanguagePack:
     near_window: int = 5
     context: dict[str, re.Pattern[str] | None] = field(default_factory=dict)
     review: dict[str, Any] = field(default_factory=dict)
+    homophones: dict[str, str] = field(default_factory=dict)
+    """Characters typed for a same-sounding one (Chinese ``历`` for ``厉``), read as the intended one."""
 
     @cached_property
     def script(self) -> str:

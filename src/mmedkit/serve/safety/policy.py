@@ -5,8 +5,9 @@ A message is screened with every language's phrasings (people mix languages): ea
 unless a negation cue of a language of the same kind (space-delimited or not) governs it
 (:mod:`~mmedkit.serve.safety.matcher`) or a history, hypothetical or educational cue puts it out of
 the present (:mod:`~mmedkit.serve.safety.context`); misspelled words are corrected first
-(:mod:`~mmedkit.serve.safety.spelling`). A conversation is screened turn by turn: the concepts of every
-user turn accumulate (a concept negated later is dropped), and a category is raised at the first user
+(:mod:`~mmedkit.serve.safety.spelling`), and characters typed for a same-sounding one (Chinese ``心藏``
+for ``心脏``, a language file's ``homophones``) read as meant. A conversation is screened turn by turn: the
+concepts of every user turn accumulate (a concept negated later is dropped), and a category is raised at the first user
 turn that completes one of its rules, unless the assistant's next turn is already an emergency answer
 (then the symptoms so far start over: the person is not sent the same alert for every later message).
 """
@@ -96,6 +97,7 @@ class SafetyPolicy:
                 words |= w
                 stems |= s
         self.speller = SpellFixer(words, stems)
+        self._homophones = str.maketrans({k: v for pack in packs.values() for k, v in pack.homophones.items()})
         self.findings = lru_cache(maxsize=4096)(self._findings)
         """:meth:`_findings`, remembered per text (a conversation's earlier turns come back with every request)."""
 
@@ -128,7 +130,7 @@ class SafetyPolicy:
 
     # ------------------------------------------------------------ the screen
     def _findings(self, text: str) -> Findings:
-        t = self.speller.fix(normalize_loose(text))
+        t = self.speller.fix(normalize_loose(text)).translate(self._homophones)
         own = self.detect_language(text)
         packs = sorted(self.packs.values(), key=lambda p: p.code != own)  # the message's own phrasings first
         scans = {p.code: p.scan(t) for p in packs}

@@ -12,6 +12,7 @@ from mmedkit.bench.loader import load_benchmark
 from mmedkit.bench.prompts import PromptConfig, build_prompt
 from mmedkit.models.base import GenerationRequest, stop_at
 from mmedkit.models.hf import HFModel, generation_kwargs
+from mmedkit.models.hf_generate import GreedyJob, greedy_generate
 
 
 def _plain_generate(model: HFModel, req: GenerationRequest) -> str:
@@ -64,3 +65,14 @@ def test_smollm2_batched_greedy_equals_plain_generate(smollm2_dir: Path) -> None
     reqs = [GenerationRequest(build_prompt(it, PromptConfig()), max_new_tokens=n, stop=stop)
             for it, n in zip(items, (12, 6, 9), strict=True)]
     assert model.generate(reqs) == [_plain_generate(model, r) for r in reqs]
+
+
+def test_prompts_joining_a_running_batch(tiny_model_dir: Path) -> None:
+    model = HFModel(str(tiny_model_dir), batch_size=8)
+    reqs, fulls = _requests(model)
+    prompts = [model.encode(*model.render(r.prompt)) for r in reqs]
+    # Shortest first, three places: later (longer) prompts join a batch whose cache they outgrow.
+    order = sorted(range(len(reqs)), key=lambda i: len(prompts[i]))
+    jobs = [GreedyJob(prompts[i], reqs[i].max_new_tokens, reqs[i].stop) for i in order]
+    texts, _ = greedy_generate(model.model, model.tokenizer, model._cache_kw, model._prefixes, jobs, model.device, 3)
+    assert texts == [stop_at(fulls[i], reqs[i].stop) for i in order]

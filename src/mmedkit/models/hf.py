@@ -26,7 +26,7 @@ from mmedkit.models.base import (
     stop_at,
 )
 from mmedkit.models.hf_cache import PrefixMemo, cache_kwarg
-from mmedkit.models.hf_generate import GreedyJob, greedy_batch
+from mmedkit.models.hf_generate import GreedyJob, greedy_generate
 from mmedkit.models.hf_scoring import score_items
 
 _TAIL_TOKENS = 4
@@ -296,10 +296,11 @@ class HFModel(LanguageModel):
         prompts = [self.encode(text, special) for text, special in rendered]
         outs: list[str] = [""] * len(requests)
         greedy = sorted((i for i, r in enumerate(requests) if r.temperature <= 0), key=lambda i: -len(prompts[i]))
-        for s in range(0, len(greedy), self.batch_size):
-            idx = greedy[s:s + self.batch_size]
+        for s in range(0, len(greedy), 8 * self.batch_size):  # progress reported every 8 batches' worth
+            idx = greedy[s:s + 8 * self.batch_size]
             jobs = [GreedyJob(prompts[i], requests[i].max_new_tokens, requests[i].stop) for i in idx]
-            texts, fed = greedy_batch(self.model, self.tokenizer, self._cache_kw, self._prefixes, jobs, self.device)
+            texts, fed = greedy_generate(self.model, self.tokenizer, self._cache_kw, self._prefixes, jobs,
+                                         self.device, self.batch_size)
             self.tokens_computed += fed
             for i, text in zip(idx, texts, strict=True):
                 outs[i] = text

@@ -144,3 +144,41 @@ class _RoomyLayer(_roomy_base()):  # type: ignore[misc]
         """Keep only the sequences at ``indices``."""
         self._k, self._v = self._k[indices], self._v[indices]
         self.keys, self.values = self._k[:, :, :self._n], self._v[:, :, :self._n]
+
+    def add_rows(self, keys: torch.Tensor, values: torch.Tensor, room: int) -> int:
+        """Append sequences whose cache is ``keys``/``values``, aligned to the right (left-padded); when
+        they are longer than the cache, the cache is left-padded first. Returns the left padding added
+        to the existing rows."""
+        n_new = keys.shape[-2]
+        shift = max(0, n_new - self._n)
+        length = self._n + shift
+        cap = max(self._k.shape[-2] + shift, length + room)
+        old_k, old_v = self._k, self._v
+        b_old, b_new = old_k.shape[0], keys.shape[0]
+        self._k = old_k.new_zeros((b_old + b_new, old_k.shape[1], cap, old_k.shape[-1]))
+        self._v = old_v.new_zeros((b_old + b_new, old_v.shape[1], cap, old_v.shape[-1]))
+        self._k[:b_old, :, shift:length] = old_k[:, :, :self._n]
+        self._v[:b_old, :, shift:length] = old_v[:, :, :self._n]
+        self._k[b_old:, :, length - n_new:length] = keys
+        self._v[b_old:, :, length - n_new:length] = values
+        self._n = length
+        self.keys, self.values = self._k[:, :, :length], self._v[:, :, :length]
+        return shift
+
+
+def can_join(cache: Any) -> bool:
+    """Whether :func:`join_rows` can add sequences to ``cache`` (a :func:`preallocate`-d one)."""
+    return all(isinstance(layer, _RoomyLayer) for layer in getattr(cache, "layers", [None]))
+
+
+def join_rows(cache: Any, kv: KV, mask: torch.Tensor, new_mask: torch.Tensor, room: int) -> torch.Tensor:
+    """Add the sequences of ``kv`` (a prefilled batch with 2-D mask ``new_mask``) to ``cache``, a
+    :func:`preallocate`-d cache with 2-D mask ``mask``; returns the joint mask."""
+    shift = 0
+    for layer, (k, v) in zip(cache.layers, kv, strict=True):
+        shift = layer.add_rows(k, v, room)
+    length = mask.shape[1] + shift
+    joint = mask.new_zeros((mask.shape[0] + new_mask.shape[0], length))
+    joint[:mask.shape[0], shift:] = mask
+    joint[mask.shape[0]:, length - new_mask.shape[1]:] = new_mask
+    return joint

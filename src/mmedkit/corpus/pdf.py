@@ -150,8 +150,10 @@ class PdfReader(_TolerantMixin, BaseDiskReader):
         """Hand a page whose OCR is not trusted to the malformed writer, with its reason and what was read."""
         if self.malformed_writer is None:
             return
-        reason = ("no text recognised" if reading.status == "empty" else
-                  f"confidence {reading.confidence:.0f} under {self.min_confidence:.0f}")
+        reason = {"empty": "no text recognised",
+                  "not text": f"no text-like content (ink on {reading.settings.get('ink', 0):.0%} of the page, "
+                              f"noise {reading.settings.get('noise', 0):.0f} gray levels)"}.get(
+            reading.status, f"confidence {reading.confidence:.0f} under {self.min_confidence:.0f}")
         meta = {"malformed_reason": UNREADABLE_PAGE, "malformed_file": self.data_folder.resolve_paths(filepath),
                 "malformed_line": index + 1, "page": index + 1, "ocr_status": reading.status, "reason": reason,
                 "confidence": round(reading.confidence, 1), "engine": reading.engine, "attempts": reading.attempts,

@@ -137,9 +137,10 @@ def _step_rows(plan: dict[str, Any], work: Any, languages: list[str]) -> tuple[l
             if kind == "read":
                 malformed = {k.removeprefix("malformed_"): v for k, v in stats.items() if k.startswith("malformed_")}
                 docs = stats.get("documents", 0)
+                ocr = {k: v for k, v in stats.items() if k in _OCR_KEYS}
                 rows.append({"step": f"read {arg}", "in": docs + sum(malformed.values()), "kept": docs,
                              "dropped": sum(malformed.values()), "reasons": malformed, "seconds": round(secs, 2),
-                             "tasks_reported": seen, "tasks": stage["tasks"]})
+                             "tasks_reported": seen, "tasks": stage["tasks"], **({"ocr": ocr} if ocr else {})})
             elif key in _LABELS:
                 if key in ("exact_dedup", "near_dedup"):
                     reasons = {"exact duplicate" if key == "exact_dedup" else "near duplicate": stats.get("dropped", 0)}
@@ -155,6 +156,48 @@ def _step_rows(plan: dict[str, Any], work: Any, languages: list[str]) -> tuple[l
             elif kind == "count":
                 funnel[arg] = per_lang
     return rows, funnel
+
+
+_OCR_KEYS = ("pages_ocr", "ocr_pages_retried", "ocr_pages_blank", "ocr_pages_unreadable", "ocr_books_flagged")
+_OCR_ROWS = 50
+
+
+def _ocr_section(output: str, steps: list[dict]) -> dict[str, Any]:
+    """OCR counts over the read steps, and every unreadable page the PDF reader set aside (book, page, reason)."""
+    from mmedkit.corpus.pdf import UNREADABLE_PAGE
+
+    counts = {k: sum(r.get("ocr", {}).get(k, 0) for r in steps) for k in _OCR_KEYS}
+    folder = get_datafolder(f"{output.rstrip('/')}/malformed")
+    pages: list[dict[str, Any]] = []
+    for name in folder.list_files(glob_pattern="**/*.jsonl*") if folder.exists("") else []:
+        with folder.open(name, "rt", compression="infer") as fh:
+            for line in fh:
+                meta = json.loads(line).get("metadata", {}) if line.strip() else {}
+                if meta.get("malformed_reason") == UNREADABLE_PAGE:
+                    pages.append({k: meta.get(k) for k in ("malformed_file", "page", "confidence", "engine", "reason",
+                                                           "book_ocr_pages", "book_flag")})
+    pages.sort(key=lambda p: (str(p["malformed_file"]), p["page"] or 0))
+    flagged = sorted({(p["malformed_file"], p["book_flag"]) for p in pages if p["book_flag"]})
+    return {**counts, "unreadable": pages, "flagged_books": [{"book": b, "flag": f} for b, f in flagged]}
+
+
+def _render_ocr(ocr: dict[str, Any]) -> list[str]:
+    """The Markdown lines for the OCR section (none when no page was OCR'd)."""
+    if not ocr.get("pages_ocr") and not ocr.get("unreadable"):
+        return []
+    out = ["", "## OCR", "", f"{_fmt(ocr['pages_ocr'])} pages OCR'd; {_fmt(ocr['ocr_pages_retried'])} retried with "
+           f"other settings; {_fmt(ocr['ocr_pages_blank'])} blank; {_fmt(ocr['ocr_pages_unreadable'])} unreadable "
+           f"(left out of the text, set aside under malformed/); {_fmt(ocr['ocr_books_flagged'])} books flagged."]
+    if ocr["flagged_books"]:
+        out += ["", "Books with many unreadable pages:", ""]
+        out += [f"- {b['book']}: {b['flag']}" for b in ocr["flagged_books"]]
+    if ocr["unreadable"]:
+        out += ["", "| Book | Page | Confidence | Engine | Reason |", "|---|---:|---:|---|---|"]
+        for p in ocr["unreadable"][:_OCR_ROWS]:
+            out.append(f"| {p['malformed_file']} | {p['page']} | {p['confidence']} | {p['engine']} | {p['reason']} |")
+        if len(ocr["unreadable"]) > _OCR_ROWS:
+            out.append(f"| … {len(ocr['unreadable']) - _OCR_ROWS} more pages (see corpus_report.json) | | | | |")
+    return out
 
 
 def _corpus_tables(work: Any, languages: list[str]) -> tuple[dict[str, dict], list[dict], str]:
@@ -197,7 +240,7 @@ def build_report(output: str, work_dir: str | None = None) -> dict[str, Any]:
                   if r["tasks_reported"] < r["tasks"]]
     return {"name": plan["name"], "output": output, "languages": languages, "tokens": method,
             "complete": not incomplete, "incomplete": incomplete, "corpus": corpus, "sources": sources,
-            "steps": steps, "funnel": funnel}
+            "steps": steps, "funnel": funnel, "ocr": _ocr_section(output, steps)}
 
 
 def _fmt(n: float) -> str:
@@ -241,6 +284,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             "|---|" + "---:|" * len(stages)]
     for code in report["languages"]:
         out.append(f"| {code} | " + " | ".join(_fmt(report["funnel"][s].get(code, 0)) for s in stages) + " |")
+    out += _render_ocr(report.get("ocr", {}))
     return "\n".join(out) + "\n"
 
 

@@ -37,6 +37,7 @@ class Prepared:
     char_height: float = TARGET_HEIGHT  # median character height in ``gray``, pixels
     ruled: int = 0  # table rules (long horizontal/vertical lines) removed
     columns: tuple[tuple[int, int], ...] = ()  # x ranges of text columns when a gutter splits the page
+    noise: float = 0.0  # paper noise (gray levels) after the median filter and lighting normalization
 
 
 def to_gray(image: Any) -> Any:
@@ -132,12 +133,21 @@ def normalize_lighting(gray: Any, char_height: float) -> Any:
     return cv2.divide(gray, np.maximum(background, 1), scale=255)
 
 
+def paper_noise(gray: Any) -> float:
+    """The page's noise in gray levels: median minus 16th percentile (one sigma from the lower half of the
+    distribution, which survives paper clipped at white)."""
+    sample = gray[::4, ::4]
+    return float(np.median(sample) - np.percentile(sample, 16))
+
+
 def binarize(gray: Any, char_height: float) -> Any:
-    """Adaptive threshold over a window of about three characters (ink 0, paper 255)."""
+    """Adaptive threshold over a window of about three characters (ink 0, paper 255): ink is darker than its
+    surroundings by five times the paper's noise (:func:`paper_noise`), within 15-40 gray levels."""
     import cv2
 
     block = max(15, int(char_height * 3) | 1)
-    return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 15)
+    return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block,
+                                 float(np.clip(5 * paper_noise(gray), 15, 40)))
 
 
 def clean_borders(binary: Any) -> Any:
@@ -233,6 +243,7 @@ def prepare(image: Any, dpi: float | None = None, target_height: int = TARGET_HE
     height = text_height(gray) or 11 * (dpi or 300) / 72 * 0.5  # blank page: assume 11 pt body text
     scale = float(np.clip(target_height / height, MIN_SCALE, MAX_SCALE)) if target_height else 1.0
     gray = normalize_lighting(gray, height)
+    noise = paper_noise(gray)
     binary = binarize(gray, height)
     cleaned = despeckle(clean_borders(binary), height)
     gray = np.where((binary == 0) & (cleaned == 255), 255, gray).astype(np.uint8)  # borders and specks: paper
@@ -246,4 +257,4 @@ def prepare(image: Any, dpi: float | None = None, target_height: int = TARGET_HE
     gray, ruled = remove_rules(gray, char_h)
     _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return Prepared(binary=binary, gray=gray, scale=scale, skew=angle, ink=ink, char_height=char_h, ruled=ruled,
-                    columns=text_columns(gray, char_h))
+                    columns=text_columns(gray, char_h), noise=noise)

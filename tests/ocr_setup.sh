@@ -12,3 +12,6 @@ if ((${#missing[@]})); then
 fi
 tesseract --version | head -1
 tesseract --list-langs
+# Python side (corpus extra): OpenCV for the image pipeline, RapidOCR (PP-OCR models inside the wheel) for Chinese
+python3 -c "import cv2, rapidocr_onnxruntime" 2>/dev/null \
+  || echo "note: pip install 'mmedkit[corpus]' for opencv-python-headless and rapidocr-onnxruntime"

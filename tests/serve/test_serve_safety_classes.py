@@ -369,6 +369,21 @@ MORE_EMERGENCIES = [
     ("ja", 'むねがくるしくて ひやあせがでる'),
     ("ja", 'こどもがくすりをいっぱいのんで おきない'),
     ("ja", 'いきができない たすけて'),
+    # the new categories in other words, third persons
+    ("en", "my mum is diabetic and she's suddenly very confused and shaky"),
+    ("en", "grandad was in the garden all afternoon in 35 degrees, now he's confused and his skin is burning hot"),
+    ("en", "I'm 8 months pregnant and my belly is rock hard and I'm bleeding"),
+    ("en", 'my baby is 7 weeks and her lips look blue'),
+    ("en", 'my 2 month old is really floppy and grunting with every breath'),
+    ("en", 'my husband was bitten by a rattlesnake'),
+    ("en", 'my daughter swallowed several magnets'),
+    ("en", "my brother cut his arm with a knife and it's spurting blood"),
+    ("fr", 'mon mari est diabétique, il est tout pâle, en sueur et ne répond plus'),
+    ("fr", 'mon fils a avalé le médicament pour le cœur de sa grand-mère'),
+    ("es", 'mi bebé de dos meses está muy decaído y no quiere comer'),
+    ("ru", 'муж диабетик, весь в поту и не понимает, где находится'),
+    ("zh", '我爸中暑了，叫不醒'),
+    ("ja", '赤ちゃんの唇が紫色になっています'),
 ]
 
 MORE_ORDINARY = [
@@ -428,6 +443,41 @@ MORE_ORDINARY = [
     ("ja", '胸の痛みは全然ないです'),
     ("ja", 'もし誰かが倒れたらどうすればいいですか'),
     ("ja", '先週食中毒になりましたが、今は良くなりました'),
+    # ordinary messages near the new categories (confused about, pregnant with bleeding gums, a sleepy baby)
+    ("en", "I'm confused about how much insulin to take with meals, I'm diabetic"),
+    ("en", "I'm a bit confused about which sunscreen to use in the sun"),
+    ("en", "I'm pregnant and my gums are bleeding when I brush"),
+    ("en", 'my baby is wearing a blue hat and has a runny nose'),
+    ("en", 'my baby is 3 months old and very sleepy after feeding, is that normal?'),
+    ("en", 'I have a stabbing pain in my side when I run'),
+    ("en", 'I bumped my head on a cupboard, small bump, feel fine'),
+    ("en", 'is it safe to eat mushrooms from the supermarket raw?'),
+    ("en", 'my son loves playing with magnets, is that dangerous?'),
+    ("en", "my headache started suddenly when I stood up, it's mild"),
+    ("en", 'what should I do if my child is choking?'),
+    ("en", 'my toddler gagged on his food but coughed it out and is fine now'),
+    ("en", 'my baby vomited a bit of milk after feeding'),
+    ("en", 'I burnt my tongue on hot coffee'),
+    ("en", "I'm diabetic and my sugar was a bit low this morning, I ate a banana and I'm fine"),
+    ("en", 'after giving birth how long does bleeding last?'),
+    ("en", "I got stung by a bee, it's a bit red"),
+    ("en", "my husband has had a fit once before, he's on epilepsy medicine, can he drink alcohol?"),
+    ("en", 'we have a gun at home, how do I store it safely with kids?'),
+    ("en", 'I live on the 10th floor and have a balcony, any plants that like sun?'),
+    ("en", 'the skin on my heels is peeling, what cream should I use?'),
+    ("fr", 'je suis enceinte et je saigne des gencives'),
+    ("fr", "mon bébé de 2 mois dort beaucoup, c'est normal ?"),
+    ("fr", "j'ai un peu mal à la tête depuis hier soir"),
+    ("fr", 'je suis diabétique, quel régime suivre ?'),
+    ("es", 'estoy embarazada y me sangran las encías'),
+    ("es", 'mi bebé de un mes duerme mucho, ¿es normal?'),
+    ("ru", 'беременна, кровоточат десны, это нормально?'),
+    ("ru", 'ребенку 2 месяца, много спит, это нормально?'),
+    ("ru", 'у меня диабет, какие фрукты можно?'),
+    ("zh", '怀孕了牙龈出血正常吗？'),
+    ("zh", '宝宝两个月，睡得很多正常吗？'),
+    ("ja", '妊娠中で歯ぐきから出血します'),
+    ("ja", '生後2か月の赤ちゃんがよく寝ますが大丈夫ですか'),
 ]
 
 
@@ -442,3 +492,10 @@ def test_more_phrasings_raise_an_emergency(policy: SafetyPolicy, lang: str, text
 def test_more_ordinary_messages_raise_nothing(policy: SafetyPolicy, lang: str, text: str) -> None:
     verdict = policy.screen_conversation(_turns(text))
     assert verdict is None, f"{lang}: {text} -> {verdict}"
+
+
+def test_a_head_injury_then_its_warning_signs_in_a_later_turn(policy: SafetyPolicy) -> None:
+    verdict = policy.screen_conversation(_turns("My son hit his head an hour ago",
+                                                "now he's thrown up three times and keeps dozing off"))
+    assert verdict is not None and (verdict.category, verdict.turn) == ("head_injury", 2)
+    assert policy.screen_conversation(_turns("My son hit his head an hour ago")) is None

@@ -136,3 +136,10 @@ def test_mixed_book_ocrs_only_image_pages(tmp_path: Path) -> None:
     assert docs[0].metadata["text_source"] == "mixed" and docs[0].metadata["ocr_pages"] == 1
     assert reader.stats.stats["pages_ocr"].total == 1 and reader.stats.stats["pages_text_layer"].total == 1
     assert "dysregulated host response" in docs[0].text and "Hypertension is a common chronic" in docs[0].text
+
+
+def test_unknown_engine_is_a_config_error(tmp_path: Path) -> None:
+    from mmedkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="engine: 'paddle' is not one of"):
+        PdfReader(str(tmp_path), engine="paddle")

@@ -30,9 +30,11 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from mmedkit.corpus.ocr.engines import TESSERACT_LANGS, OcrError, tesseract_langs, tesseract_text
-from mmedkit.corpus.ocr.page import MIN_CONFIDENCE, read_page
+from mmedkit.corpus.ocr.image import prepare
+from mmedkit.corpus.ocr.page import ENGINES, MIN_CONFIDENCE, read_page
 from mmedkit.corpus.pdf_clean import clean_book
 from mmedkit.corpus.readers import UNREADABLE, _TolerantMixin
+from mmedkit.errors import ConfigError
 
 __all__ = ["OcrError", "PdfReader", "TESSERACT_LANGS", "page_image", "tesseract_langs", "usable_text_layer"]
 UNREADABLE_PAGE = "unreadable page"
@@ -100,6 +102,9 @@ class PdfReader(_TolerantMixin, BaseDiskReader):
         self.matter = matter
         self.page_range = tuple(page_range) if page_range else None
         self.ocr = ocr
+        if engine not in (None, *ENGINES):
+            raise ConfigError(f"pdf reader option engine: {engine!r} is not one of {list(ENGINES)} (or null: the "
+                              "measured best per language)")
         self.engine = engine
         self.min_confidence = min_confidence
         self.flag_fraction = flag_fraction
@@ -111,7 +116,8 @@ class PdfReader(_TolerantMixin, BaseDiskReader):
         if len(_ALNUM.findall(sample)) < self.min_chars and self.ocr and image_pages:
             installed = tesseract_langs()
             packs = "+".join(t for t in TESSERACT_LANGS.values() if t in installed) or "eng"
-            sample = tesseract_text(page_image(pdf, image_pages[0], self.dpi)[0], packs)[:2000]
+            image, dpi, _ = page_image(pdf, image_pages[0], self.dpi)
+            sample = tesseract_text(prepare(image, dpi).gray, packs)[:2000]
             self.stat_update("ocr_language_probe_pages")
         if not sample.strip():
             return None

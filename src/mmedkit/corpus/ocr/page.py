@@ -29,6 +29,7 @@ from mmedkit.corpus.ocr.image import TARGET_HEIGHT, Prepared, prepare, to_gray
 #   ja: see JA_NOTE
 ENGINE_BY_LANGUAGE: dict[str, str] = {"en": "tesseract", "fr": "tesseract", "es": "tesseract", "ru": "tesseract",
                                       "zh": "rapidocr", "ja": "tesseract"}
+ENGINES = ("tesseract", "rapidocr")
 RAPIDOCR_LANGUAGES = ("zh", "en")
 MIN_CONFIDENCE = 60.0  # mean word confidence (0-100) under which a page's text is not trusted
 MIN_INK = 0.0005  # fraction of ink pixels under which a page is blank

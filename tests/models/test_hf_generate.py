@@ -16,12 +16,11 @@ from mmedkit.models.hf_generate import GreedyJob, greedy_generate
 
 
 def _plain_generate(model: HFModel, req: GenerationRequest) -> str:
-    """transformers' greedy generate on the prompt alone (no padding), cut at the stop strings. (Its own
-    ``stop_strings`` would also stop on a match spanning the prompt's end; a stop string is matched in the
-    generated text only, as lm-eval's generate_until does.)"""
+    """transformers' greedy generate with its ``stop_strings`` on the prompt alone (no padding), cut at
+    the stop strings."""
     text, special = model.render(req.prompt)
     enc = model.tokenizer([text], return_tensors="pt", add_special_tokens=special)
-    out = model.model.generate(**enc, **generation_kwargs(model.tokenizer, req.max_new_tokens, 0.0))
+    out = model.model.generate(**enc, **generation_kwargs(model.tokenizer, req.max_new_tokens, 0.0, req.stop))
     new = model.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     return stop_at(new, req.stop)
 
@@ -45,7 +44,7 @@ def _requests(model: HFModel) -> tuple[list[GenerationRequest], list[str]]:
 def test_greedy_generation_equals_plain_generate(tiny_model_dir: Path) -> None:
     model = HFModel(str(tiny_model_dir), batch_size=8)
     reqs, fulls = _requests(model)
-    want = [stop_at(full, r.stop) for r, full in zip(reqs, fulls, strict=True)]
+    want = [_plain_generate(model, r) for r in reqs]
     before = model.tokens_computed
     got = model.generate(reqs)
     assert got == want
@@ -75,4 +74,4 @@ def test_prompts_joining_a_running_batch(tiny_model_dir: Path) -> None:
     order = sorted(range(len(reqs)), key=lambda i: len(prompts[i]))
     jobs = [GreedyJob(prompts[i], reqs[i].max_new_tokens, reqs[i].stop) for i in order]
     texts, _ = greedy_generate(model.model, model.tokenizer, model._cache_kw, model._prefixes, jobs, model.device, 3)
-    assert texts == [stop_at(fulls[i], reqs[i].stop) for i in order]
+    assert texts == [_plain_generate(model, reqs[i]) for i in order]

@@ -39,11 +39,16 @@ def eos_ids(model: Any, tokenizer: Any) -> set[int]:
 
 
 def _finished(tokens: list[int], job: GreedyJob, eos: set[int], tokenizer: Any) -> bool:
+    """End of sequence, token limit, or a stop string in the generated text; as with transformers'
+    ``stop_strings``, a stop string may begin in the prompt's last characters (the text then keeps
+    what was generated)."""
     if tokens[-1] in eos or len(tokens) >= job.max_new_tokens:
         return True
     if not job.stop:
         return False
-    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    longest = max(len(s) for s in job.stop)
+    head = tokenizer.decode(job.prompt[-longest:], skip_special_tokens=True)[-(longest - 1):] if longest > 1 else ""
+    text = head + tokenizer.decode(tokens, skip_special_tokens=True)
     return any(s and s in text for s in job.stop)
 
 

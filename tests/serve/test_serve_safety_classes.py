@@ -428,6 +428,28 @@ MORE_EMERGENCIES = [
     ("ja", '赤ちゃんがぐったりしていて母乳を飲みません'),
     ("ja", '母が餅をのどに詰まらせて顔が紫色です'),
     ("ja", 'こどもがボタンでんちをのみこんだ'),
+    # all-hiragana Japanese, Chinese homophones, transliterated Russian, misspelled English
+    ("ja", 'しにたい もうむり'),
+    ("ja", 'ちがとまらない たくさんでてる'),
+    ("ja", 'おっとがたおれて いしきがない'),
+    ("ja", 'ちちのかおがゆがんで ろれつがまわらない'),
+    ("ja", 'あかちゃんがぐったりして みるくをのまない'),
+    ("ja", 'むねがしめつけられて ひやあせがでる'),
+    ("ja", 'けいれんがとまらない'),
+    ("ja", 'いきがくるしくて くちびるがむらさき'),
+    ("zh", '我爸心藏病犯了，胸口疼，喘不过气'),
+    ("zh", '孩子发烧到四十度，脖子很硬，身上有紫色的点'),
+    ("zh", '我不想活了，药已经准备好了'),
+    ("zh", '我老公突然倒地，叫不醒'),
+    ("zh", '我妈说话不清楚，嘴歪了'),
+    ("ru", 'pomogite, muzh poterjal soznanie'),
+    ("ru", 'u menja bolit grud i ne mogu dyshat'),
+    ("ru", 'ne hochu zhit, vypila vse tabletki'),
+    ("ru", 'ребенок не дышит'),
+    ("ru", 'у мамы перекосило лицо'),
+    ("en", 'my fathr is unconcious and not breething'),
+    ("en", 'my baby is floppey and not feading'),
+    ("en", 'my son has had a seizur for ten minuts and it wont stop'),
 ]
 
 MORE_ORDINARY = [
@@ -539,6 +561,12 @@ MORE_ORDINARY = [
     ("ja", '子どもが頭をぶつけましたが、元気に遊んでいます'),
     ("ja", '妊娠20週で胸やけがします'),
     ("ja", 'やけどで指が少し赤くなりました'),
+    # the same kinds of writing, negated or in the past
+    ("ja", 'しにたいとかはおもっていない'),
+    ("ja", 'むねのいたみはないです'),
+    ("zh", '我没有胸口疼，也不喘'),
+    ("ru", 'bol v grudi net, prosto kashel'),
+    ("en", 'my fathr had a strok ten yeers ago'),
 ]
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 TARGET_HEIGHT = 30  # median connected-component height in pixels Tesseract reads best (measured: bench_ocr.py)
 MIN_SCALE, MAX_SCALE = 0.5, 3.0
+MIN_MEDIAN_HEIGHT = 12  # characters smaller than this (about 100 dpi) lose strokes to a 3x3 median filter
 _MAX_SKEW = 10.0  # degrees; larger estimates are layout artifacts (tables, figures), not paper skew
 
 
@@ -239,8 +240,10 @@ def prepare(image: Any, dpi: float | None = None, target_height: int = TARGET_HE
     """
     import cv2
 
-    gray = cv2.medianBlur(to_gray(image), 3)  # grain, at the native resolution before it is enlarged
+    gray = to_gray(image)
     height = text_height(gray) or 11 * (dpi or 300) / 72 * 0.5  # blank page: assume 11 pt body text
+    if height >= MIN_MEDIAN_HEIGHT:  # grain, at the native resolution before it is enlarged
+        gray = cv2.medianBlur(gray, 3)
     scale = float(np.clip(target_height / height, MIN_SCALE, MAX_SCALE)) if target_height else 1.0
     gray = normalize_lighting(gray, height)
     noise = paper_noise(gray)

@@ -21,12 +21,12 @@ import numpy as np
 from mmedkit.corpus.ocr.engines import TESSERACT_LANGS, OcrError, OcrResult, osd_rotation, rapidocr, tesseract
 from mmedkit.corpus.ocr.image import TARGET_HEIGHT, Prepared, prepare, to_gray
 
-# Engine per language, chosen by character error rate on the bench pages (benchmarks/bench_ocr.py, 15
-# degradations a language, 150-300 dpi, skew to 3°, blur, grain, JPEG, lighting, columns, table,
-# footnotes), mean CER over the cells: tesseract / rapidocr (PP-OCRv4 ch, which reads only zh and en).
-#   en: 3.1% / 18.2% (rapidocr joins English words)   zh: 8.4% / 1.4% (two columns: 57.9% / 0.0%)
-#   fr, es, ru: tesseract only (rapidocr's model has no Cyrillic and drops accents)
-#   ja: see JA_NOTE
+# Engine per language, chosen by character error rate on the bench pages (benchmarks/bench_ocr.py --mode after
+# [--engine X]: 15 degradations a language, 100-300 dpi, skew to 3°, blur, grain, JPEG, lighting, two columns,
+# table, footnotes; one page a cell), mean CER tesseract / rapidocr (PP-OCRv4 ch model: zh and en only):
+#   zh (15 cells): 3.5% / 1.8%; rapidocr is slower (0.75 / about 0.3 pages/s on one core) but more exact.
+#   en (150dpi, scan 150dpi 2°, two columns, table): 0.0% / 16.4% (PP-OCR merges English words, misorders cells).
+#   ja (same 4 cells): 1.1% / 60.2% (the ch model lacks most kana). fr, es, ru: Tesseract only.
 ENGINE_BY_LANGUAGE: dict[str, str] = {"en": "tesseract", "fr": "tesseract", "es": "tesseract", "ru": "tesseract",
                                       "zh": "rapidocr", "ja": "tesseract"}
 ENGINES = ("tesseract", "rapidocr")

@@ -78,7 +78,8 @@ def deskew_angle(ink: Any, method: str = "projection") -> float:
     """The rotation (degrees, counter-clockwise positive) that straightens the text of an ink mask (ink 255).
 
     ``projection`` (OpenCV): the angle whose rotation makes the row sums of a reduced mask most peaked (0.5°
-    steps over ±10°, then 0.05°). ``hough``: the ``deskew`` package (Hough transform, 0.1° resolution).
+    steps over ±10°, then 0.05°). ``hough``: the ``deskew`` package (Hough transform, 0.1° resolution; not a
+    dependency, ``pip install deskew`` to compare).
     Measured on the 45 bench pages of en/ru/zh (15 degradations, skew 0-3°): projection exact on all, 0.23 s
     a page; hough off by up to 1.3° (two columns, grain) on 4 pages, 1.0 s a page. Hence the default.
     """
@@ -89,7 +90,10 @@ def deskew_angle(ink: Any, method: str = "projection") -> float:
         f = 1000 / max(ink.shape)
         small = cv2.resize(ink, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
     if method == "hough":
-        from deskew import determine_skew
+        try:
+            from deskew import determine_skew
+        except ImportError as exc:
+            raise ImportError("skew method 'hough' needs the deskew package (pip install deskew)") from exc
 
         angle = determine_skew(small, min_deviation=0.1, min_angle=-_MAX_SKEW, max_angle=_MAX_SKEW)
         return float(angle) if angle is not None and np.isfinite(angle) and abs(angle) <= _MAX_SKEW else 0.0

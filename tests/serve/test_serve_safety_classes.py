@@ -102,7 +102,7 @@ EMERGENCIES = [
     # heatstroke, hypoglycaemia
     ("en", "heat", ["After working in the sun my colleague is very hot, not sweating and confused"], "heat"),
     ("en", "hypo", ["My husband is diabetic, took his insulin, didn't eat, now he's sweating and talking nonsense"],
-     "hypoglycaemia"),
+    "hypoglycaemia"),
     ("fr", "heat", ["Coup de chaleur : mon grand-père est confus et brûlant"], "heat"),
     ("fr", "hypo", ["Ma mère diabétique est en hypoglycémie, elle ne répond plus"], "hypoglycaemia"),
     ("es", "heat", ["Golpe de calor, mi hijo está confundido y no suda"], "heat"),
@@ -588,3 +588,49 @@ def test_a_head_injury_then_its_warning_signs_in_a_later_turn(policy: SafetyPoli
                                                 "now he's thrown up three times and keeps dozing off"))
     assert verdict is not None and (verdict.category, verdict.turn) == ("head_injury", 2)
     assert policy.screen_conversation(_turns("My son hit his head an hour ago")) is None
+
+
+# Symptoms told over several turns (a lay pressure, then the arm and the sweat; a swallowed thing, then what it was).
+CONVERSATIONS = [
+    ("fr", ["Mon père se sent mal depuis ce matin", "maintenant il a comme un poids au milieu de la poitrine",
+            "et il transpire beaucoup"]),
+    ("es", ["Mi marido dice que le aprieta el pecho", "ahora también le duele el brazo izquierdo"]),
+    ("ru", ["У папы с утра тяжесть в груди", "теперь отдает в челюсть и он весь мокрый от пота"]),
+    ("zh", ["我爸说胸口像压了块石头", "现在左胳膊也疼，满头大汗"]),
+    ("ja", ["父が胸が重いと言っています", "今は左腕までしびれて冷や汗をかいています"]),
+    ("en", ["my grandfather says his chest feels heavy", "now the pain goes into his jaw"]),
+    ("en", ["My daughter swallowed something", "it was a small round battery from a watch"]),
+    ("fr", ["Ma femme est enceinte de 33 semaines", "elle perd beaucoup de sang"]),
+    ("es", ["Mi hijo se dio un golpe en la cabeza", "ahora vomitó tres veces y está muy dormido"]),
+    ("zh", ["我爷爷有糖尿病", "现在满头大汗，说胡话"]),
+    ("ja", ["祖母は糖尿病です", "今、冷や汗をかいて話がおかしいです"]),
+    ("ru", ["Дочке 5 недель", "она вялая и не берет грудь"])]
+
+# Exam questions in every language's format, teaching questions, remote history in number words.
+TEACHING_AND_HISTORY = [
+    "选择题：患者胸痛伴大汗，最可能的诊断是？A. 心绞痛 B. 心梗 C. 气胸",
+    "国家試験の問題です：胸痛と冷や汗を訴える患者。最も考えられるのは？ A) 狭心症 B) 心筋梗塞",
+    "Вопрос экзаменационного билета: боль в груди и холодный пот — диагноз?",
+    "Pregunta MIR: varón con dolor torácico opresivo y sudoración. ¿Diagnóstico más probable?",
+    "Question 12 of my nursing quiz: crushing chest pain with sweating suggests which condition?",
+    "Si jamais mon fils fait une convulsion qui ne s'arrête pas, qui appeler ?",
+    "Si algún día mi hijo tiene una convulsión que no para, ¿a quién llamo?",
+    "如果以后孩子抽搐停不下来，应该打什么电话？",
+    "もし子どものけいれんが止まらなかったら、どこに電話すればいいですか",
+    "My grandmother had a stroke eight years ago and is fine now, can she fly?",
+    "У бабушки был инсульт восемь лет назад, можно ли ей летать?",
+    "Mi abuela tuvo un ictus hace ocho años, ¿puede volar?",
+    "我奶奶八年前中风过，现在能坐飞机吗？",
+    "祖母は八年前に脳卒中になりましたが、飛行機に乗れますか"]
+
+
+@pytest.mark.parametrize(("lang", "turns"), CONVERSATIONS, ids=[f"{c[0]}-{i}" for i, c in enumerate(CONVERSATIONS)])
+def test_emergencies_told_over_several_turns(policy: SafetyPolicy, lang: str, turns: list[str]) -> None:
+    verdict = policy.screen_conversation(_turns(*turns))
+    assert verdict is not None and verdict.turn > 0, f"{lang}: {turns} -> {verdict}"  # not the first turn alone
+
+
+@pytest.mark.parametrize("text", TEACHING_AND_HISTORY)
+def test_teaching_questions_and_history_raise_nothing(policy: SafetyPolicy, text: str) -> None:
+    verdict = policy.screen_conversation(_turns(text))
+    assert verdict is None, f"{text} -> {verdict}"

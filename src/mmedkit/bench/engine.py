@@ -281,7 +281,7 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
 
             model = load_model(cfg.backend, cfg.model, **options)
         load_s = time.perf_counter() - t0
-        fed0 = model.tokens_computed
+        fed0 = getattr(model, "tokens_computed", None)  # None: the backend does not count tokens
         t1 = time.perf_counter()
         with item_progress(len(done) + len(todo), len(done), enabled=show_progress and ranks.main,
                            console=console) as advance:
@@ -291,7 +291,7 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
                 cache.append(records)
                 done.update((r["id"], r) for r in records)
         eval_s = time.perf_counter() - t1
-        fed = model.tokens_computed - fed0 if model.tokens_computed is not None and fed0 is not None else None
+        fed = model.tokens_computed - fed0 if fed0 is not None else None
     else:
         load_s = eval_s = 0.0
         fed = None

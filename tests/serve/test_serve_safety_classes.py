@@ -450,6 +450,28 @@ MORE_EMERGENCIES = [
     ("en", 'my fathr is unconcious and not breething'),
     ("en", 'my baby is floppey and not feading'),
     ("en", 'my son has had a seizur for ten minuts and it wont stop'),
+    # the new categories misspelled, and in mixed languages
+    ("fr", 'ma fille fait des convultions depuis 10 minutes'),
+    ("fr", "je suis enceinte et j'ai une hémoragie"),
+    ("fr", 'mon fils a avaler une pile bouton'),
+    ("es", 'mi hijo tiene convulsiones hace 10 minutos y no paran'),
+    ("es", 'estoy embarasada y sangro muchisimo'),
+    ("es", 'mi bebe se atraganto y se puso morado'),
+    ("ru", 'у ребенка судароги не прекращаются'),
+    ("ru", 'беременая, сильное кравотечение'),
+    ("ru", 'сын праглотил батарейку'),
+    ("en", 'my son has had a siezure for 10 minutes and its not stopping'),
+    ("en", "I'm pregant and bleeding heavly with clots"),
+    ("en", 'my toddler swalowed a button battery'),
+    ("en", 'my husband was stabed'),
+    ("en", 'my baby is chokeing and turning blue'),
+    ("zh", '我老公被蛇咬了，腿肿起来了'),
+    ("ja", '夫が急に倒れて、脈がないです'),
+    ("en", 'mi bebé swallowed a button battery'),
+    ("fr", 'my son a avalé des magnets'),
+    ("es", 'my mom es diabética and she is confused'),
+    ("zh", 'my baby 三周大，软绵绵的'),
+    ("ja", 'my son が頭を打って何度も吐いています'),
 ]
 
 MORE_ORDINARY = [

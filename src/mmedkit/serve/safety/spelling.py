@@ -134,18 +134,18 @@ class SpellFixer:
             swaps = [w[:i] + w[i + 1] + w[i] + w[i + 2:] for i in range(3)]
             found = process.extractOne(w, self._by_len.get(5, ()), scorer=Indel.distance, score_cutoff=1)
             return found[0] if found is not None else next((v for v in swaps if v in self.words), w)
-        best, best_d = w, 3
+        best, best_key = w, (3, 0)  # (edits, -letters matched): fewest edits, then the longest lexicon match
         for m in range(n - 2, n + 3):
             found = process.extractOne(w, self._by_len.get(m, ()), scorer=DamerauLevenshtein.distance,
                                        score_cutoff=_limit(min(n, m)))
-            if found is not None and found[1] < best_d:
-                best, best_d = found[0], found[1]
+            if found is not None and (found[1], -m) < best_key:
+                best, best_key = found[0], (found[1], -m)
         for m, stems in self._stems_by_len.items():
             for k in (m - 1, m, m + 1):
                 if k < 4 or k > n:
                     continue
                 found = process.extractOne(w[:k], stems, scorer=DamerauLevenshtein.distance,
                                            score_cutoff=_limit(m))
-                if found is not None and found[1] < best_d:
-                    best, best_d = found[0] + w[k:], found[1]
+                if found is not None and (found[1], -m) < best_key:  # "судароги": "судорог" + "и", not "удар" + "оги"
+                    best, best_key = found[0] + w[k:], (found[1], -m)
         return best

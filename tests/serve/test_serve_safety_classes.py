@@ -495,6 +495,26 @@ MORE_EMERGENCIES = [
     ("ru", 'отец выпил 30 таблеток'),
     ("es", 'mi hermano se tomó 50 pastillas'),
     ("fr", 'mon frère a avalé 50 comprimés'),
+    # the new categories told by a relative in Chinese and Japanese
+    ("zh", '我同事被刀捅伤了，流了很多血'),
+    ("zh", '我儿子被开水烫伤，胸口一大片皮都掉了'),
+    ("zh", '我妈突然说头痛得像要炸开一样，还吐了'),
+    ("zh", '老婆怀孕九个月，肚子突然很硬很痛'),
+    ("zh", '爷爷拉柏油样的大便，心跳很快'),
+    ("zh", '孩子误吃了洁厕灵'),
+    ("zh", '宝宝两个月，嘴唇发紫'),
+    ("zh", '爸爸在工地中暑，现在说胡话'),
+    ("ja", '同僚が刺されて血がたくさん出ています'),
+    ("ja", '息子が熱湯をかぶって胸の皮がむけています'),
+    ("ja", '母が突然、人生で一番ひどい頭痛だと言って吐いています'),
+    ("ja", '妻は妊娠9か月で、お腹がカチカチで痛がっています'),
+    ("ja", '祖父の便が真っ黒で、ふらふらしています'),
+    ("ja", '子どもが漂白剤を飲んでしまいました'),
+    ("ja", '生後2か月の赤ちゃんの唇が紫色です'),
+    ("ja", '父が炎天下で作業していて、話がおかしいです'),
+    ("ru", 'коллегу пырнули ножом'),
+    ("es", 'mi compañero se desmayó por el calor y está confundido'),
+    ("fr", 'ma grand-mère a vomi du sang ce matin'),
 ]
 
 MORE_ORDINARY = [
@@ -656,6 +676,13 @@ MORE_ORDINARY = [
     ("en", "I put the plant on the window ledge"),
     ("en", "I am on the bridge club committee, can I play while on antibiotics?"),
     ("fr", "je suis sur le pont du bateau, j ai le mal de mer"),
+    # the new categories in the past, now well
+    ("zh", '我以前中过暑，夏天要注意什么？'),
+    ("zh", '孩子上个月吃了一颗磁珠，已经拉出来了，现在没事'),
+    ("ja", '去年熱中症になりました、予防法を教えてください'),
+    ("ja", '子どもが昨日頭を打ちましたが、今は元気です'),
+    ("ru", 'в прошлом году был тепловой удар, как не допустить?'),
+    ("es", 'el año pasado tuve un golpe de calor, ¿cómo prevenirlo?'),
 ]
 
 

@@ -683,6 +683,21 @@ MORE_ORDINARY = [
     ("ja", '子どもが昨日頭を打ちましたが、今は元気です'),
     ("ru", 'в прошлом году был тепловой удар, как не допустить?'),
     ("es", 'el año pasado tuve un golpe de calor, ¿cómo prevenirlo?'),
+    # the new categories negated, in six languages
+    ("en", 'no vomiting blood, no black stools, just heartburn'),
+    ("en", "he hit his head but hasn't vomited and isn't drowsy"),
+    ("en", "I'm pregnant, no bleeding, no pain, just tired"),
+    ("en", 'my baby is feeding well, not floppy, just a runny nose'),
+    ("fr", "pas de vomissement de sang ni de selles noires, juste des brûlures d'estomac"),
+    ("fr", "il s'est cogné la tête mais n'a pas vomi et n'est pas somnolent"),
+    ("es", 'no vomito sangre ni tengo heces negras, solo acidez'),
+    ("es", 'se golpeó la cabeza pero no ha vomitado y no está somnoliento'),
+    ("ru", 'рвоты с кровью нет, черного стула нет, только изжога'),
+    ("ru", 'ударился головой, но рвоты нет и не сонный'),
+    ("zh", '没有吐血，也没有黑便，只是胃有点不舒服'),
+    ("zh", '孩子撞到头了，没有吐，也不想睡'),
+    ("ja", '血は吐いていません、黒い便もありません'),
+    ("ja", '頭を打ちましたが、吐いていませんし、眠そうでもありません'),
 ]
 
 

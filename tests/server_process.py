@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -25,50 +26,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ServerProcess:
-    """``python -m MODULE ARGS --port P`` on 127.0.0.1, logging to ``log_path``.
+class ChildServer:
+    """A server command on 127.0.0.1 as a child process, logging to ``log_path``; ready when ``health_url``
+    answers 200 (with ``headers``). Subclasses build the command."""
 
-    ``module`` is ``mmedkit.serve`` (the chat service) or ``mmedkit.serve.openai_api``.
-    """
+    name = "server"
 
-    def __init__(self, args: Sequence[str], log_path: Path, *, module: str = "mmedkit.serve",
-                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.url = f"{self.base}/v1"
+    def __init__(self, cmd: Sequence[str], log_path: Path, *, port: int, health_url: str,
+                 headers: dict[str, str] | None = None, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
+        self.port = port
+        self.health_url = health_url
+        self.headers = headers or {}
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}
-        cmd = [sys.executable, "-m", module, *args, "--port", str(self.port), "--log-level", "warning"]
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=full_env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(list(cmd), env={**os.environ, **(env or {})}, cwd=cwd, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
 
     def log_tail(self, n: int = 3000) -> str:
         """The end of the server's log."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-n:]
 
-    def wait_ready(self, timeout: float = 90.0) -> ServerProcess:
-        """Block until ``/healthz`` answers 200; raise RuntimeError with the log if it never does."""
+    def wait_ready(self, timeout: float = 90.0) -> Self:
+        """Block until the health URL answers 200; raise RuntimeError with the log if it never does."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(self.health_url, headers=self.headers, timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"server did not become healthy (exit code {self.proc.returncode}):\n{self.log_tail()}")
-
-    def peak_rss_mb(self) -> float | None:
-        """The server's peak resident memory so far (Linux ``VmHWM``), in MiB."""
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            return None
-        return None
+        raise RuntimeError(f"{self.name} did not become healthy (exit code {self.proc.returncode}):\n{self.log_tail()}")
 
     def stop(self) -> None:
         """Terminate the server (kill it after 10 s) and close its log."""
@@ -81,8 +72,34 @@ class ServerProcess:
                 self.proc.wait()
         self._log.close()
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         return self.wait_ready()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServerProcess(ChildServer):
+    """``python -m MODULE ARGS --port P`` on 127.0.0.1, logging to ``log_path``.
+
+    ``module`` is ``mmedkit.serve`` (the chat service) or ``mmedkit.serve.openai_api``.
+    """
+
+    def __init__(self, args: Sequence[str], log_path: Path, *, module: str = "mmedkit.serve",
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/v1"
+        cmd = [sys.executable, "-m", module, *args, "--port", str(port), "--log-level", "warning"]
+        super().__init__(cmd, log_path, port=port, health_url=f"{self.base}/healthz",
+                         env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **(env or {})}, cwd=cwd)
+
+    def peak_rss_mb(self) -> float | None:
+        """The server's peak resident memory so far (Linux ``VmHWM``), in MiB."""
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None

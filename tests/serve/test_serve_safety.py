@@ -262,8 +262,8 @@ BAD_DATA = [
     ("es.yaml", None, "- a list, not a mapping\n", None, "expected a mapping at the top level"),
     ("rules.yaml", "    - [chest_pain_severe]", "    - chest_pain_severe", "- chest_pain_severe",
      "categories.cardiac.3: expected list, got str"),
-    ("rules.yaml", "  stroke:\n    - [stroke_sign]\n", "  stroke: []\n", "stroke: []",
-     "categories.stroke: needs at least one rule"),
+    ("rules.yaml", "  breathing:\n    - [breathless_severe]\n", "  breathing: []\n", "breathing: []",
+     "categories.breathing: needs at least one rule"),
 ]
 
 

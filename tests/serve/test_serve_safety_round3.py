@@ -245,6 +245,8 @@ ROUND3_EMERGENCIES = [
     ('fr', 'suicide', "J'ai avalé toute la boîte de somnifères, je voulais plus être là"),
     ('en', 'suicide', "I took all my tablets, I just didn't want to be here anymore"),
     ('es', 'suicide', 'Me tomé todas las pastillas, ya no quería estar aquí'),
+    ("fr", "headache", "Sa tête a éclaté d'un coup, comme jamais"),
+    ("fr", "unconscious", "Mon fils n'arrête pas de vomir et il est très somnolent"),
 ]
 
 # (language, class, message) -- ordinary messages that must raise nothing.

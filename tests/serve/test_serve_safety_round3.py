@@ -268,6 +268,7 @@ ROUND3_ORDINARY = [
     ("en", "one_part", "My teenager is so hard to wake on school mornings, is that normal?"),
     ("en", "one_part", "I get double vision when I read for hours without my glasses"),
     ("en", "one_part", "My head will explode with all this exam stress, any tips to relax?"),
+    ("en", "one_part", "My head felt like it would explode after the concert, just a normal headache though"),
     ("fr", "one_part", "Mon fils est très endormi le matin, il se couche trop tard"),
     ("es", "one_part", "Veo doble cuando estoy muy cansado por la noche"),
     ("ru", "one_part", "Мой сын очень сонный по утрам, как его разбудить?"),

@@ -41,7 +41,10 @@ def test_benchmark_script_agrees_with_lm_eval(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_loglikelihood.py"), "--n-medqa", "20",
                     "--json", str(out)], check=True, capture_output=True, timeout=600)
     report = json.loads(out.read_text())
-    assert report["items"] >= 60
-    for name, run in report["runs"].items():
-        assert run["agreement"] == 1.0, name
-        assert run["max_abs_logprob_diff"] < 1e-4, name
+    assert set(report["types"]) == {"letter", "multi", "text"}
+    for kind, row in report["types"].items():
+        assert row["items"] > 0, kind
+        assert set(row["others"]) == {"naive", "lm-eval"}, kind
+        for name, run in row["others"].items():
+            assert run["agreement"] == 1.0, (kind, name)
+            assert run["max_abs_logprob_diff"] < 1e-4, (kind, name)

@@ -109,7 +109,7 @@ def test_cli_killed_with_sigint_then_resumed(tmp_path: Path, tiny_model_dir: Pat
     """A real `mmed bench run` process interrupted with SIGINT resumes to the uninterrupted result."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "mmedkit", "bench", "run", "--model", str(tiny_model_dir), "--mode", "generate",
-           "--max-new-tokens", "48", "--batch-size", "2", "--no-progress"]
+           "--max-new-tokens", "96", "--batch-size", "1", "--no-progress"]
     subprocess.run([*cmd, "--out", str(tmp_path / "full")], check=True, env=env, capture_output=True)
     proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "cut")], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)

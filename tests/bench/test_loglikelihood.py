@@ -67,8 +67,9 @@ def test_shared_preamble_is_computed_once_and_reused(tiny_model_dir) -> None:
     items = load_benchmark("demo", langs="es", limit=9)
     reqs = [loglikelihood_request(it, PromptConfig())[0] for it in items]
     scores = model.loglikelihood(reqs)
-    assert len(model._prefix_memo) == 1  # one Spanish preamble, shared by three batches
-    (prefix,) = model._prefix_memo
+    memo = model._prefixes._memo
+    assert len(memo) == 1  # one Spanish preamble, shared by three batches
+    (prefix,) = memo
     assert len(prefix) >= 40
     assert model.tokenizer.decode(prefix, skip_special_tokens=True).startswith("Below is an instruction")
     for req, got in zip(reqs, scores, strict=True):

@@ -150,7 +150,7 @@ def load_pack(path: Path, concept_names: set[str], categories: Sequence[str]) ->
         breaks=src.patterns(["negation", "breaks"], words, (), phrasing=True),
         joins=alternation(src.patterns(["negation", "joins"], words, ())),
         answers=alternation(src.patterns(["negation", "answers"], words, ())),
-        names=names, near=near, near_window=src.get(["near_window"], int, 5 if words else 10),
+        names=names, near=near, near_window=src.get(["near_window"], int, 7 if words else 12),
         context=context, terms=terms, fixed=fixed, texts=texts, advice=advice, dose=dose, review=review,
         homophones=dict(homophones))
 

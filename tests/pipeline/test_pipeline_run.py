@@ -84,6 +84,22 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
         time.sleep(0.02)
 
 
+def _assert_close(got: object, want: object, rel: float, where: str = "") -> None:
+    """``got`` equals ``want`` in structure and text, numbers within ``rel`` (nested dicts and lists)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for key in want:
+            _assert_close(got[key], want[key], rel, f"{where}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _assert_close(g, w, rel, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=rel), where
+    else:
+        assert got == want, where
+
+
 @pytest.mark.slow
 def test_killed_during_pretraining_then_rerun_gives_the_same_results(tmp_path: Path, write_experiment) -> None:
     """An uninterrupted run, then the same run from pretraining again killed (SIGKILL) after its second
@@ -121,7 +137,8 @@ def test_killed_during_pretraining_then_rerun_gives_the_same_results(tmp_path: P
     weights = load_file(str(out / "pretrain" / "model.safetensors"))
     for key, value in whole["weights"].items():
         assert torch.allclose(value, weights[key], rtol=1e-6, atol=1e-7), key
-    assert read_state(out, "perplexity")["summary"] == whole["perplexity"]
+    # the weights agree to 1e-6 relative (not bit for bit since the distributed rework), so perplexities agree to that
+    _assert_close(read_state(out, "perplexity")["summary"], whole["perplexity"], rel=1e-6)
     for arm, samples in whole["samples"].items():
         now = _samples(out, arm)
         assert [(s["id"], s["extracted"], s["correct"]) for s in now] == \

@@ -316,12 +316,19 @@ class Trainer:
                                   initial_eval=saved.get("initial_eval"))
         moved = f", written by {saved['world_size']} process(es)" if saved["world_size"] != self.world else ""
         self.notes.append(f"resumed from {found[-1]} (step {saved['step']} of {self.plan.total_steps}{moved})")
+        threads = saved.get("cpu_threads")
+        if self.accelerator.device.type == "cpu" and threads not in (None, torch.get_num_threads()):
+            # CPU sums split over another number of threads round differently (~1e-6 relative after a few steps).
+            self.notes.append(f"this session computes with {torch.get_num_threads()} CPU threads and the checkpoint "
+                              f"was written with {threads}: the weights will match an uninterrupted run to rounding "
+                              f"(~1e-6 relative), not bit for bit; set OMP_NUM_THREADS={threads} for an exact resume")
 
     def state(self) -> dict[str, Any]:
         """What ``trainer_state.json`` records."""
         counters = self.counters
         return {"step": counters.step, "total_steps": self.plan.total_steps,
                 "useful_tokens": counters.useful_before + counters.useful, "world_size": self.world,
+                "cpu_threads": torch.get_num_threads(),
                 "train_seconds": counters.seconds_before + counters.seconds,
                 "scheduler": self.scheduler.state_dict(), "identity": self.identity,
                 "initial_eval": counters.initial_eval, "first_loss": counters.first_loss, "stage": self.cfg.stage,

@@ -109,10 +109,12 @@ def test_cli_killed_with_sigint_then_resumed(tmp_path: Path, tiny_model_dir: Pat
     """A real `mmed bench run` process interrupted with SIGINT resumes to the uninterrupted result."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "mmedkit", "bench", "run", "--model", str(tiny_model_dir), "--mode", "generate",
-           "--max-new-tokens", "96", "--batch-size", "1", "--no-progress"]
+           "--max-new-tokens", "48", "--batch-size", "2", "--no-progress"]
     subprocess.run([*cmd, "--out", str(tmp_path / "full")], check=True, env=env, capture_output=True)
+    # SIGINT back to its default in the child: a suite started in the background (`make test &`) ignores it, and
+    # Python then installs no KeyboardInterrupt handler
     proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "cut")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     cache_dir = tmp_path / "cut" / ".cache"
     deadline = time.time() + 120
     while time.time() < deadline:

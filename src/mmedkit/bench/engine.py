@@ -296,6 +296,7 @@ def run_benchmark(cfg: RunConfig, out_dir: str | os.PathLike[str], *, model: Lan
         load_s = eval_s = 0.0
         fed = None
     done, per_rank = cache.merge(), rank_summary(ranks, cfg.backend, options, len(todo), eval_s)
+    ranks.close()  # every exchange is done
     if not ranks.main:  # rank 0 writes the results of every rank
         return {"rank": ranks.rank, "per_rank": per_rank}
     samples = [done[it.id] for it in items]

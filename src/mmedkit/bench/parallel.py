@@ -54,8 +54,9 @@ def deal(todo: Sequence[Any], chunk: int, rank: int, world: int) -> list[Any]:
 class Ranks:
     """This process's place among the evaluation's processes, and what they exchange."""
 
-    def __init__(self, rank: int = 0, local_rank: int = 0, world: int = 1) -> None:
+    def __init__(self, rank: int = 0, local_rank: int = 0, world: int = 1, *, formed: bool = False) -> None:
         self.rank, self.local_rank, self.world = rank, local_rank, world
+        self.formed = formed  # this object formed the process group (and closes it)
 
     @classmethod
     def from_env(cls) -> Ranks:
@@ -70,7 +71,17 @@ class Ranks:
                 except (RuntimeError, ValueError) as exc:
                     raise MmedError(f"WORLD_SIZE={world} but the process group could not form ({exc}); check "
                                     f"MASTER_ADDR, MASTER_PORT and that every rank was started") from exc
+                return cls(rank, local, world, formed=True)
         return cls(rank, local, world)
+
+    def close(self) -> None:
+        """Take down the process group this object formed (a group left to interpreter exit can abort it)."""
+        if self.formed:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+            self.formed = False
 
     @property
     def main(self) -> bool:

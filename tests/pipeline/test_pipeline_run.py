@@ -134,12 +134,12 @@ def test_killed_during_pretraining_then_rerun_gives_the_same_results(tmp_path: P
     assert resumed["steps_this_session"] < resumed["steps"]
     # The killed run may compute with another CPU thread count than this process (the trainer says so when it
     # resumes): then the result matches to rounding (bit for bit: tests/train/test_train_resume_exact.py)
-    _assert_close(resumed["held_out_after"], whole["summary"]["held_out_after"], rel=1e-6)
-    _assert_close(resumed["held_out_before"], whole["summary"]["held_out_before"], rel=1e-6)
+    _assert_close(resumed["held_out_after"], whole["summary"]["held_out_after"], rel=1e-5)
+    _assert_close(resumed["held_out_before"], whole["summary"]["held_out_before"], rel=1e-5)
     weights = load_file(str(out / "pretrain" / "model.safetensors"))
     for key, value in whole["weights"].items():
-        assert torch.allclose(value, weights[key], rtol=1e-6, atol=1e-7), key
-    _assert_close(read_state(out, "perplexity")["summary"], whole["perplexity"], rel=1e-6)
+        assert torch.allclose(value, weights[key], rtol=1e-5, atol=1e-6), key
+    _assert_close(read_state(out, "perplexity")["summary"], whole["perplexity"], rel=1e-5)
     for arm, samples in whole["samples"].items():
         now = _samples(out, arm)
         assert [(s["id"], s["extracted"], s["correct"]) for s in now] == \

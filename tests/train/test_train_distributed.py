@@ -14,7 +14,6 @@ import torch
 from filelock import FileLock
 from safetensors.torch import load_file
 
-from mmedkit.bench.loader import load_benchmark
 from mmedkit.errors import MmedError
 from mmedkit.train.config import load_config
 from mmedkit.train.loop import LOCK_FILE, train
@@ -30,14 +29,6 @@ LORA = ["logging.progress=false", "logging.tensorboard=false", "method=lora", "l
         "train.log_every=1", "train.save_every=100"]
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Medical text in six languages (the demo items' questions and rationales) as a JSONL shard."""
-    path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
-    recs = [{"text": f"{it.question}\n{it.rationale or ''}", "lang": it.language}
-            for split in ("train", "test") for it in load_benchmark("demo", split=split)]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
-    return path
 
 
 def _sets(stage: str, corpus: Path, cache: Path) -> list[str]:

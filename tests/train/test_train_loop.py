@@ -9,7 +9,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mmedkit.bench.loader import load_benchmark
 from mmedkit.train.batches import collate, token_nll
 from mmedkit.train.config import ConfigError, TrainConfig, load_config
 from mmedkit.train.loop import train
@@ -17,14 +16,6 @@ from mmedkit.train.loop import train
 QUIET = ["logging.progress=false", "logging.tensorboard=false"]
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Medical text in six languages (the demo items' questions and rationales) as a JSONL shard."""
-    path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
-    recs = [{"text": f"{it.question}\n{it.rationale or ''}", "lang": it.language}
-            for split in ("train", "test") for it in load_benchmark("demo", split=split)]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
-    return path
 
 
 def _cfg(stage: str, model: Path, out: Path, *sets: str, corpus: Path | None = None,

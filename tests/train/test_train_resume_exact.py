@@ -4,13 +4,11 @@ scheduler and RNG state) written every step, then read back by a fresh trainer."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from mmedkit.bench.loader import load_benchmark
 from mmedkit.train.config import TrainConfig, load_config
 from mmedkit.train.loop import Trainer
 
@@ -19,14 +17,6 @@ SETS = ["logging.progress=false", "logging.tensorboard=false", f"train.max_steps
         "train.weight_decay=0.1", "train.warmup_steps=2", "train.global_batch_size=4", "train.micro_batch_size=2"]
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Medical text in six languages (the demo items' questions and rationales) as a JSONL shard."""
-    path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
-    recs = [{"text": f"{it.question}\n{it.rationale or ''}", "lang": it.language}
-            for split in ("train", "test") for it in load_benchmark("demo", split=split)]
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
-    return path
 
 
 def _cfg(stage: str, out: Path, model: Path, corpus: Path) -> TrainConfig:
